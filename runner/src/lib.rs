@@ -1,0 +1,1 @@
+//! rollout-runner: progressive delivery for Kubernetes, run from CI.
