@@ -10,6 +10,10 @@ use clap::{Parser, Subcommand};
 
 use crate::error::ExitStatus;
 
+mod crds;
+
+pub use crds::crd_files;
+
 /// CI-native progressive delivery for Kubernetes, speaking the Argo Rollouts API.
 ///
 /// Exit codes: 0 promoted or healthy, 1 aborted or degraded (or lint problems found),
@@ -22,7 +26,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Print the CRDs of the Argo Rollouts API that rollout-runner serves.
+    Crds(crds::CrdsArgs),
+}
 
 /// Parse the command line, run the command and map its outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -38,5 +45,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {}
+    match cli.command {
+        Command::Crds(args) => crds::run(args),
+    }
 }

@@ -1,1 +1,3 @@
+//! rollout-runner's integration tests: one test binary, one module per area.
 
+mod crds;
