@@ -5,12 +5,16 @@
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | vocabulary | [`crd`], [`error`] |
-//! | pure logic | (engine, analysis, expressions, render, validate) |
+//! | vocabulary | [`crd`], [`observed`], [`plan`], [`error`] |
+//! | pure logic | [`engine`], [`analysis`] (and expressions, render, validate) |
 //! | adapters | (cluster, traffic, metrics, report) |
 //! | orchestration | (driver, controller) |
 //! | entry | [`cli`] |
 
+pub mod analysis;
 pub mod cli;
 pub mod crd;
+pub mod engine;
 pub mod error;
+pub mod observed;
+pub mod plan;

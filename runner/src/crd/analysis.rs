@@ -71,6 +71,8 @@ impl std::fmt::Display for AnalysisPhase {
 #[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
+    derive = "PartialEq",
+    derive = "Default",
     version = "v1alpha1",
     kind = "AnalysisTemplate",
     namespaced,
@@ -96,6 +98,8 @@ pub struct AnalysisTemplateSpec {
 #[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
+    derive = "PartialEq",
+    derive = "Default",
     version = "v1alpha1",
     kind = "ClusterAnalysisTemplate",
     shortname = "cat",
@@ -118,6 +122,8 @@ pub struct AnalysisTemplateRef {
 #[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
+    derive = "PartialEq",
+    derive = "Default",
     version = "v1alpha1",
     kind = "AnalysisRun",
     namespaced,

@@ -20,6 +20,8 @@ pub const DEFAULT_EXPERIMENT_SCALE_DOWN_DELAY_SECONDS: i32 = 30;
 #[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
+    derive = "PartialEq",
+    derive = "Default",
     version = "v1alpha1",
     kind = "Experiment",
     namespaced,

@@ -43,6 +43,12 @@ pub const ROLLOUT_TYPE_LABEL: &str = "rollout-type";
 pub const STEP_INDEX_LABEL: &str = "step-index";
 /// Pod annotation set by a restart.
 pub const RESTARTED_AFTER_ANNOTATION: &str = "argo-rollouts.argoproj.io/restarted-after";
+/// ReplicaSet annotation: the Experiment that created it.
+pub const EXPERIMENT_NAME_ANNOTATION: &str = "experiment.argoproj.io/name";
+/// ReplicaSet annotation: the experiment template it runs.
+pub const EXPERIMENT_TEMPLATE_NAME_ANNOTATION: &str = "experiment.argoproj.io/template-name";
+/// Rollout annotation: the workload generation observed for `workloadRef`.
+pub const WORKLOAD_GENERATION_ANNOTATION: &str = "rollout.argoproj.io/workload-generation";
 /// Annotation remembering the ephemeral metadata injected into a ReplicaSet's pods.
 pub const EPHEMERAL_METADATA_ANNOTATION: &str = "rollout.argoproj.io/ephemeral-metadata";
 

@@ -42,6 +42,8 @@ pub const DEFAULT_ALB_ANNOTATION_PREFIX: &str = "alb.ingress.kubernetes.io";
 #[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
+    derive = "PartialEq",
+    derive = "Default",
     version = "v1alpha1",
     kind = "Rollout",
     namespaced,

@@ -1,0 +1,3 @@
+//! Analysis: building AnalysisRuns from templates, and (pure) assessment of measurements.
+
+pub mod build;
