@@ -1,3 +1,4 @@
 //! Analysis: building AnalysisRuns from templates, and (pure) assessment of measurements.
 
 pub mod build;
+pub mod run;
