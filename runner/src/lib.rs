@@ -11,6 +11,8 @@
 //! | orchestration | (driver, controller) |
 //! | entry | [`cli`] |
 
+pub mod ci;
 pub mod cli;
 pub mod crd;
 pub mod error;
+pub mod render;

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 
 use crate::error::ExitStatus;
 
+pub mod render;
+
 /// CI-native progressive delivery for Kubernetes, speaking the Argo Rollouts API.
 ///
 /// Exit codes: 0 promoted or healthy, 1 aborted or degraded (or lint problems found),
@@ -22,7 +24,13 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Render templates into manifests, with values and the CI context.
+    ///
+    /// Prints a multi-document YAML stream (each document preceded by a `# Source:` comment),
+    /// or writes one file per input with `--out`. Exit 2 on any template error.
+    Render(render::RenderArgs),
+}
 
 /// Parse the command line, run the command and map its outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -38,5 +46,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {}
+    match cli.command {
+        Command::Render(args) => render::run(args),
+    }
 }
