@@ -12,9 +12,11 @@
 //! | entry | [`cli`] |
 
 pub mod analysis;
+pub mod ci;
 pub mod cli;
 pub mod crd;
 pub mod engine;
 pub mod error;
 pub mod observed;
 pub mod plan;
+pub mod render;

@@ -13,6 +13,7 @@ use crate::error::ExitStatus;
 mod crds;
 
 pub use crds::crd_files;
+pub mod render;
 
 /// CI-native progressive delivery for Kubernetes, speaking the Argo Rollouts API.
 ///
@@ -29,6 +30,11 @@ pub struct Cli {
 enum Command {
     /// Print the CRDs of the Argo Rollouts API that rollout-runner serves.
     Crds(crds::CrdsArgs),
+    /// Render templates into manifests, with values and the CI context.
+    ///
+    /// Prints a multi-document YAML stream (each document preceded by a `# Source:` comment),
+    /// or writes one file per input with `--out`. Exit 2 on any template error.
+    Render(render::RenderArgs),
 }
 
 /// Parse the command line, run the command and map its outcome to an exit code.
@@ -47,5 +53,6 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Crds(args) => crds::run(args),
+        Command::Render(args) => render::run(args),
     }
 }

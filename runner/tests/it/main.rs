@@ -1,3 +1,4 @@
 //! rollout-runner's integration tests: one test binary, one module per area.
 
 mod crds;
+mod render;

@@ -1,0 +1,215 @@
+//! `rollout-runner render`: templates in, manifests out.
+//!
+//! Reads the files and values, detects the CI context, calls [`crate::render`] and prints a
+//! YAML stream or writes a directory. [`RenderInput`] is the part `lint`, `plan` and `apply`
+//! share: flatten it into their arguments and call [`RenderInput::render`].
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+
+use crate::ci::{self, CiContext};
+use crate::error::ExitStatus;
+use crate::render::{self, Release, RenderedFile, SourceFile, Values};
+
+/// Inputs, values and release: what every command that reads manifests takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RenderInput {
+    /// Manifest or template files, or directories to read recursively.
+    ///
+    /// Files ending in `.j2` are minijinja templates (the output drops `.j2`); other
+    /// `.yaml`, `.yml` and `.json` files pass through unchanged. In a directory, hidden files
+    /// are skipped, and so is a `values.yaml` next to `.j2` templates (pass it with
+    /// `--values`).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// A YAML values file; repeat to layer them (maps merge, later files win).
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+
+    /// Set a value, typed as a YAML scalar: `--set image.tag=1.2.3`, `--set replicas=3`.
+    ///
+    /// Applied after the values files. Dots make nested keys (`\.` is a literal dot).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Set a value, always as a string: `--set-string image.tag=1.10`.
+    ///
+    /// Applied after `--set`.
+    #[arg(long = "set-string", value_name = "KEY=VALUE")]
+    pub set_string: Vec<String>,
+
+    /// The release name templates see as `release.name`.
+    #[arg(long, value_name = "NAME")]
+    pub release_name: Option<String>,
+}
+
+/// Arguments of `rollout-runner render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub input: RenderInput,
+
+    /// Write one file per input under DIR (same relative path, `.j2` dropped) instead of a
+    /// YAML stream on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+impl RenderInput {
+    /// Read the inputs and values, detect the CI context from the environment and the git
+    /// repository around the working directory, and render.
+    pub fn render(&self) -> anyhow::Result<Vec<RenderedFile>> {
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        let ci = CiContext::detect(ci::process_env, &cwd);
+        self.render_with(&ci)
+    }
+
+    /// Like [`RenderInput::render`], with the CI context given.
+    pub fn render_with(&self, ci: &CiContext) -> anyhow::Result<Vec<RenderedFile>> {
+        let sources = read_sources(&self.paths)?;
+        let values = self.values()?;
+        let context = render::Context::new(values)
+            .with_ci(ci)
+            .with_release(Release {
+                name: self.release_name.clone(),
+            });
+        Ok(render::render(&sources, &context)?)
+    }
+
+    fn values(&self) -> anyhow::Result<Values> {
+        let mut values = Values::new();
+        for file in &self.values {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the values file `{}`", file.display()))?;
+            values.merge_yaml(file, &text)?;
+        }
+        for arg in &self.set {
+            values.set(arg)?;
+        }
+        for arg in &self.set_string {
+            values.set_string(arg)?;
+        }
+        Ok(values)
+    }
+}
+
+/// Read every input: files as given, directories walked and filtered by
+/// [`render::select_files`].
+pub fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
+    let mut sources = Vec::new();
+    for path in paths {
+        let metadata =
+            std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        if metadata.is_dir() {
+            let mut found = Vec::new();
+            walk(path, Path::new(""), &mut found)?;
+            let selected = render::select_files(&found);
+            if selected.is_empty() {
+                bail!(
+                    "`{}` holds no manifests or templates\n\n\
+                     hint: rollout-runner reads `.yaml`, `.yml`, `.json` and `.j2` files",
+                    path.display()
+                );
+            }
+            for relative in selected {
+                let full = path.join(&relative);
+                let text = read_text(&full)?;
+                sources.push(SourceFile {
+                    path: full,
+                    relative,
+                    text,
+                });
+            }
+        } else {
+            let text = read_text(path)?;
+            sources.push(SourceFile::new(path.clone(), text));
+        }
+    }
+    Ok(sources)
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))
+}
+
+/// Collect every file under `root/relative`, as paths relative to `root`. Hidden directories
+/// are not entered.
+fn walk(root: &Path, relative: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let dir = root.join(relative);
+    let entries =
+        std::fs::read_dir(&dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read `{}`", dir.display()))?;
+        let name = entry.file_name();
+        let child = relative.join(&name);
+        let is_dir = std::fs::metadata(entry.path())
+            .with_context(|| format!("cannot read `{}`", entry.path().display()))?
+            .is_dir();
+        if is_dir {
+            if !name.to_string_lossy().starts_with('.') {
+                walk(root, &child, found)?;
+            }
+        } else {
+            found.push(child);
+        }
+    }
+    Ok(())
+}
+
+/// Run `rollout-runner render`.
+pub fn run(args: RenderArgs) -> anyhow::Result<ExitStatus> {
+    let rendered = args.input.render()?;
+    match &args.out {
+        None => {
+            let stream = to_stream(&rendered);
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(stream.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("cannot write to stdout")?;
+        }
+        Some(out) => {
+            let mut written = 0;
+            for file in &rendered {
+                if file.templated && file.is_blank() {
+                    continue;
+                }
+                let target = out.join(&file.name);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create `{}`", parent.display()))?;
+                }
+                std::fs::write(&target, &file.text)
+                    .with_context(|| format!("cannot write `{}`", target.display()))?;
+                written += 1;
+            }
+            eprintln!("wrote {written} file(s) to {}", out.display());
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// A multi-document YAML stream: each file preceded by `---` and a `# Source:` comment, as
+/// `helm template` prints it. Blank outputs are left out.
+pub fn to_stream(rendered: &[RenderedFile]) -> String {
+    let mut out = String::new();
+    for file in rendered.iter().filter(|file| !file.is_blank()) {
+        out.push_str("---\n# Source: ");
+        out.push_str(&file.source.display().to_string());
+        out.push('\n');
+        let mut text = file.text.as_str();
+        // A leading document marker would open an empty document after the comment.
+        let first_line_end = text.find('\n').map_or(text.len(), |at| at + 1);
+        if text[..first_line_end].trim_end() == "---" {
+            text = &text[first_line_end..];
+        }
+        out.push_str(text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
