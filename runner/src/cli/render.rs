@@ -69,7 +69,18 @@ impl RenderInput {
 
     /// Like [`RenderInput::render`], with the CI context given.
     pub fn render_with(&self, ci: &CiContext) -> anyhow::Result<Vec<RenderedFile>> {
-        let sources = read_sources(&self.paths)?;
+        self.render_excluding(ci, &[])
+    }
+
+    /// Like [`RenderInput::render_with`], leaving out the given files (a scenario or values file
+    /// that sits among the manifests).
+    pub fn render_excluding(
+        &self,
+        ci: &CiContext,
+        exclude: &[PathBuf],
+    ) -> anyhow::Result<Vec<RenderedFile>> {
+        let mut sources = read_sources(&self.paths)?;
+        sources.retain(|source| !exclude.iter().any(|path| same_file(path, &source.path)));
         let values = self.values()?;
         let context = render::Context::new(values)
             .with_ci(ci)
@@ -93,6 +104,13 @@ impl RenderInput {
             values.set_string(arg)?;
         }
         Ok(values)
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 
