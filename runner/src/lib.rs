@@ -6,7 +6,7 @@
 //! | layer | modules |
 //! | --- | --- |
 //! | vocabulary | [`crd`], [`error`] |
-//! | pure logic | (engine, analysis, expressions, render, validate) |
+//! | pure logic | [`expr`], (engine, analysis, render, validate) |
 //! | adapters | (cluster, traffic, metrics, report) |
 //! | orchestration | (driver, controller) |
 //! | entry | [`cli`] |
@@ -14,3 +14,4 @@
 pub mod cli;
 pub mod crd;
 pub mod error;
+pub mod expr;

@@ -4,6 +4,8 @@
 //! reports themselves. Data goes to stdout, diagnostics to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod analysis;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -22,7 +24,13 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Work with analysis metrics offline: check conditions against a result.
+    Analysis {
+        #[command(subcommand)]
+        command: analysis::AnalysisCommand,
+    },
+}
 
 /// Parse the command line, run the command and map its outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -38,5 +46,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {}
+    match cli.command {
+        Command::Analysis { command } => analysis::run(command),
+    }
 }
