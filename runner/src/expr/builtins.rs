@@ -206,34 +206,61 @@ fn apply(interp: &mut Interp<'_>, pred: Option<&Node>, i: usize, item: &Val) -> 
     }
 }
 
-/// Sorts (key, value) pairs by key with Go's `runtime.Less`, which fails on mixed types.
+/// Sorts (key, value) pairs by key with Go's ordering (`runtime.Less`), which fails on keys
+/// of different kinds. Rust's sort needs a total order, so NaN sorts last.
 fn sort_vals(pairs: &mut [(Val, Val)], desc: bool, at: usize) -> Eval<()> {
-    let mut err = None;
-    pairs.sort_by(|a, b| {
-        if err.is_some() {
-            return std::cmp::Ordering::Equal;
+    use std::cmp::Ordering;
+    // Go fails on the first pair it cannot compare; find such a pair before sorting.
+    if let Some((first, _)) = pairs.first() {
+        for (key, _) in pairs.iter().skip(1) {
+            eval::compare(super::ast::BinOp::Lt, first, key, at)?;
         }
-        let (x, y) = if desc { (&b.0, &a.0) } else { (&a.0, &b.0) };
-        match eval::compare(super::ast::BinOp::Lt, x, y, at) {
-            Ok(true) => std::cmp::Ordering::Less,
-            Ok(false) => match eval::compare(super::ast::BinOp::Lt, y, x, at) {
-                Ok(true) => std::cmp::Ordering::Greater,
-                Ok(false) => std::cmp::Ordering::Equal,
-                Err(e) => {
-                    err = Some(e);
-                    std::cmp::Ordering::Equal
-                }
+    }
+    let order = |a: &Val, b: &Val| -> Ordering {
+        match (a, b) {
+            (Val::Int(x) | Val::Int64(x), Val::Int(y) | Val::Int64(y)) => x.cmp(y),
+            (Val::Str(x), Val::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
+            (Val::Time(x), Val::Time(y)) => x.ts.cmp(&y.ts),
+            (Val::Duration(x), Val::Duration(y)) => x.cmp(y),
+            _ => match (eval::to_float(a, 0), eval::to_float(b, 0)) {
+                (Ok(x), Ok(y)) => x.total_cmp(&y),
+                _ => Ordering::Equal,
             },
-            Err(e) => {
-                err = Some(e);
-                std::cmp::Ordering::Equal
-            }
+        }
+    };
+    pairs.sort_by(|a, b| {
+        if desc {
+            order(&b.0, &a.0)
+        } else {
+            order(&a.0, &b.0)
         }
     });
-    match err {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    Ok(())
+}
+
+/// A hashable stand-in for values that `runtime.Equal` compares by value, so that `uniq`
+/// stays linear. `None` for values compared structurally (and NaN, which equals nothing).
+#[derive(PartialEq, Eq, Hash)]
+enum UniqKey {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(Rc<str>),
+}
+
+fn uniq_key(v: &Val) -> Option<UniqKey> {
+    Some(match v {
+        Val::Nil => UniqKey::Nil,
+        Val::Bool(b) => UniqKey::Bool(*b),
+        Val::Int(i) | Val::Int64(i) => UniqKey::Int(*i),
+        Val::Float(f) if f.is_nan() => return None,
+        // 1.0 must meet 1: integral floats share the integer's key.
+        Val::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => UniqKey::Int(*f as i64),
+        Val::Float(f) => UniqKey::Float((f + 0.0).to_bits()),
+        Val::Str(s) => UniqKey::Str(s.clone()),
+        _ => return None,
+    })
 }
 
 fn arg(args: &[Val], i: usize) -> Val {
@@ -545,9 +572,22 @@ pub(crate) fn call_values(
         },
         "uniq" => match &a0 {
             Val::List(items, _) => {
+                let mut seen = std::collections::HashSet::new();
+                let mut structural: Vec<Val> = Vec::new();
                 let mut out: Vec<Val> = Vec::new();
                 for item in items.iter() {
-                    if !out.iter().any(|o| equal(item, o)) {
+                    let fresh = match uniq_key(item) {
+                        Some(key) => seen.insert(key),
+                        None if matches!(item, Val::Float(_)) => true,
+                        None => {
+                            let fresh = !structural.iter().any(|o| equal(item, o));
+                            if fresh {
+                                structural.push(item.clone());
+                            }
+                            fresh
+                        }
+                    };
+                    if fresh {
                         out.push(item.clone());
                     }
                 }

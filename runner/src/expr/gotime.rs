@@ -976,10 +976,14 @@ pub(crate) fn call_method(base: &Val, name: &str, args: &[Val], at: usize) -> Ev
                 "Sub" => Val::Duration(t.sub(&arg_time(0)?)),
                 "AddDate" => {
                     let (y, m, d) = (arg_int(0)?, arg_int(1)?, arg_int(2)?);
+                    // Far beyond any representable time; the instant is clamped anyway.
+                    let bound = |base: i32, add: i64, limit: i64| {
+                        (i64::from(base).saturating_add(add)).clamp(-limit, limit) as i32
+                    };
                     let civil = Civil {
-                        year: c.year + y as i32,
-                        month: c.month + m as i32,
-                        day: c.day + d as i32,
+                        year: bound(c.year, y, 1_000_000),
+                        month: bound(c.month, m, 12_000_000),
+                        day: bound(c.day, d, 400_000_000),
                         ..c
                     };
                     Val::Time(t.with_civil(&civil))
@@ -1043,18 +1047,20 @@ pub(crate) fn call_method(base: &Val, name: &str, args: &[Val], at: usize) -> Ev
                     Val::Duration(if m <= 0 { d } else { d - d % m })
                 }
                 "Round" => {
-                    let m = arg_dur(0)?;
-                    if m <= 0 {
-                        Val::Duration(d)
+                    let m = i128::from(arg_dur(0)?);
+                    let d = i128::from(d);
+                    let rounded = if m <= 0 {
+                        d
                     } else {
-                        let mut r = d % m;
-                        if d < 0 {
-                            r = -r;
-                            Val::Duration(if r + r < m { d + r } else { d + r - m })
-                        } else {
-                            Val::Duration(if r + r < m { d - r } else { d - r + m })
+                        let r = (d % m).abs();
+                        match (d < 0, r + r < m) {
+                            (true, true) => d + r,
+                            (true, false) => d + r - m,
+                            (false, true) => d - r,
+                            (false, false) => d - r + m,
                         }
-                    }
+                    };
+                    Val::Duration(rounded.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
                 }
                 _ => return no_method("time.Duration", name, at),
             })

@@ -309,10 +309,12 @@ fn result_type(v: &Val) -> Ty {
     }
 }
 
-/// Argo's `\bresult\s*\[` pre-check, on the raw text of the condition.
+/// Argo's `\bresult\s*\[` pre-check, on the raw text of the condition. Go's `\b` and `\s`
+/// are ASCII-only; so are these.
 fn indexes_result(source: &str) -> bool {
     static PATTERN: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"\bresult\s*\[").unwrap_or_else(|_| regex::Regex::new("$^").unwrap())
+        regex::Regex::new(r"(?-u)\bresult[\t\n\x0C\r ]*\[")
+            .unwrap_or_else(|_| regex::Regex::new("$^").unwrap())
     });
     PATTERN.is_match(source)
 }
@@ -530,36 +532,45 @@ fn error_assessment(
     } else {
         format!("could not evaluate {field} \"{source}\": {error}")
     };
-    let mut explanation = format!(
-        "{field} `{source}` could not be evaluated for result {result} ({}): {error}",
-        result.go_type()
-    );
-    if let Some(p) = error.position() {
-        explanation.push_str(&format!(" (at {p})"));
-    }
-    explanation.push('.');
-    if result.is_nil_or_empty() {
-        explanation.push_str(
-            " The metric returned no data; Argo counts this as an Error (against consecutiveErrorLimit), not as Failed.",
+    let explanation = if result.is_nil_or_empty() {
+        let mut e = format!(
+            "{field} `{source}` could not be evaluated: the metric returned no data (result {result})."
         );
-        if indexes_result(source) {
-            explanation.push_str(
-                " Argo refuses any condition that indexes `result[...]` when the result is empty, even behind `len(result) > 0 &&`.",
+        if matches!(error, ConditionError::EmptyIndexedResult) {
+            e.push_str(
+                " Argo refuses any condition that indexes `result[...]` when the result is empty, even one guarded by `len(result) > 0 &&`.",
             );
+        } else {
+            e.push_str(&format!(" The underlying error: {error}."));
         }
-    } else if let Some(name) = error.to_string().strip_prefix("unknown name ") {
-        explanation.push_str(
-            " Argo checks names when it compiles a condition, so this is an Error, not Failed.",
+        e.push_str(
+            " Argo counts this as an Error (against consecutiveErrorLimit), not as Failed; to judge no data instead, write the condition without indexing, e.g. with `any(result, ...)` (false on no data) or `all(result, ...)` (true).",
         );
-        if let Some(known) = closest_name(name) {
-            explanation.push_str(&format!(" Did you mean `{known}`?"));
-        }
-    } else if matches!(error, ConditionError::Compile { .. }) {
-        explanation.push_str(&format!(
-            " Argo compiles conditions against the result's type ({}), so this is an Error, not Failed.",
+        e
+    } else {
+        let mut e = format!(
+            "{field} `{source}` could not be evaluated for result {result} ({}): {error}",
             result.go_type()
-        ));
-    }
+        );
+        if let Some(p) = error.position() {
+            e.push_str(&format!(" (at {p})"));
+        }
+        e.push('.');
+        if let Some(name) = error.to_string().strip_prefix("unknown name ") {
+            e.push_str(
+                " Argo checks names when it compiles a condition, so this is an Error, not Failed.",
+            );
+            if let Some(known) = closest_name(name) {
+                e.push_str(&format!(" Did you mean `{known}`?"));
+            }
+        } else if matches!(error, ConditionError::Compile { .. }) {
+            e.push_str(&format!(
+                " Argo compiles conditions against the result's type ({}), so this is an Error, not Failed.",
+                result.go_type()
+            ));
+        }
+        e
+    };
     Assessment {
         phase: AnalysisPhase::Error,
         message: Some(message),

@@ -170,6 +170,111 @@ fn argo_datadog_default_cases() {
     assert_eq!(phase(&Value::Nil, "default(result, 1) < 0.05", ""), Failed);
 }
 
+/// `metricproviders/webmetric/webmetric_test.go`: the condition cases (JSON decoded as Go
+/// decodes it: numbers are float64, arrays `[]interface {}`); New Relic's `result.count`;
+/// and a Datadog metric plugin's parity test, which runs Argo's `EvaluateResult` itself.
+#[test]
+fn argo_web_and_other_provider_cases() {
+    let body = serde_json::json!({"a": 1, "b": true, "c": [1, 2, 3, 4], "d": null});
+    let map = serde_json::json!({"num": 1.2, "bool": true, "mapfield": {"foo": "bar"}});
+    let map_s = r#"result.num > 1.1 && result.bool && result.mapfield.foo == "bar""#;
+    let cases: Vec<(serde_json::Value, &str, &str, AnalysisPhase)> = vec![
+        (
+            body.clone(),
+            "result.a > 0 && result.b && all(result.c, {# < 5}) && result.d == nil",
+            "",
+            Successful,
+        ),
+        (
+            body,
+            "result.a >= 2 && result.b && all(result.c, {# < 5}) && result.d == nil",
+            "result.a <= 0 && result.b && all(result.c, {# < 5}) && result.d == nil",
+            Inconclusive,
+        ),
+        (
+            "1".into(),
+            "asInt(result) > 0",
+            "asInt(result) <= 0",
+            Successful,
+        ),
+        (
+            "0".into(),
+            "asInt(result) > 0",
+            "asInt(result) <= 0",
+            Failed,
+        ),
+        (
+            "1.2".into(),
+            "asFloat(result) > 1.1",
+            "asFloat(result) <= 0",
+            Successful,
+        ),
+        (
+            "1.2".into(),
+            "asFloat(result) > 1.1",
+            "asFloat(result) < 1.3",
+            Failed,
+        ),
+        (1.into(), "result > 0", "result <= 0", Successful),
+        (0.into(), "result > 0", "result <= 0", Failed),
+        (1.1.into(), "result > 0", "result <= 0", Successful),
+        ((-1.1).into(), "result > 0", "result <= 0", Failed),
+        (
+            "true".into(),
+            r#"result == "true""#,
+            r#"result == "false""#,
+            Successful,
+        ),
+        (
+            "true".into(),
+            r#"result == "true""#,
+            r#"result == "true""#,
+            Failed,
+        ),
+        (true.into(), "result == true", "result == false", Successful),
+        (false.into(), "result == true", "result == false", Failed),
+        (
+            serde_json::json!([1, 2, 3, 4, 5, 6]),
+            "any(result, {# > 5})",
+            "",
+            Successful,
+        ),
+        (
+            serde_json::json!([1, 2, 3, 4, 5, 6]),
+            "any(result, {# > 6})",
+            "",
+            Failed,
+        ),
+        (map.clone(), map_s, "", Successful),
+        (map, map_s, map_s, Failed),
+        (serde_json::json!({}), "true", "", Successful),
+        (
+            serde_json::json!({
+                "counts": {"status": [{"name": "Alert", "count": 0}, {"name": "OK", "count": 3}]},
+                "groups": [],
+                "metadata": {"total_count": 3}
+            }),
+            "result.counts.status == nil || any(result.counts.status, {.name != 'Alert'})",
+            "any(result.counts.status, {.name == 'Alert' && .count > 0})",
+            Successful,
+        ),
+    ];
+    for (json, s, f, want) in cases {
+        let result = Value::from(&json);
+        assert_eq!(phase(&result, s, f), want, "{s:?}/{f:?} with {json}");
+    }
+    // New Relic hands over Go maps with `int` values.
+    let nr = Value::Map(
+        [("count".to_string(), Value::Int(10))]
+            .into_iter()
+            .collect(),
+    );
+    assert_eq!(
+        phase(&nr, "result.count == 10", "result.count != 10"),
+        Successful
+    );
+}
+
 #[test]
 fn empty_results() {
     let empty = Value::Vector(vec![]);
@@ -663,4 +768,54 @@ fn values_convert_like_providers() {
     assert_eq!(Value::from(None::<f64>), Value::Nil);
     assert!(Value::from(Vec::<f64>::new()).is_nil_or_empty());
     assert!(!Value::from("").is_nil_or_empty());
+}
+
+#[test]
+fn result_index_precheck_matches_like_go() {
+    assert!(indexes_result("result[0] > 1"));
+    assert!(indexes_result("len(result) > 0 && result [0] > 1"));
+    assert!(indexes_result("all(result\t[1:], # > 0)"));
+    assert!(!indexes_result("myresult[0] > 1"));
+    assert!(!indexes_result("result.items[0] > 1"));
+    assert!(!indexes_result("all(result, # > 0)"));
+}
+
+#[test]
+fn deep_but_allowed_expressions_do_not_overflow_the_stack() {
+    let r = v("[1, 2]");
+    let parens = format!("{}true{}", "(".repeat(190), ")".repeat(190));
+    assert_eq!(eval(&r, &parens), Ok(true));
+    let nots = format!("{}true", "!".repeat(190));
+    assert_eq!(eval(&r, &nots), Ok(true));
+    let sum = format!("{} == 190", vec!["1"; 190].join(" + "));
+    assert_eq!(eval(&r, &sum), Ok(true));
+    let nested = format!("{}true{}", "all(result, ".repeat(15), ")".repeat(15));
+    assert_eq!(eval(&r, &nested), Ok(true));
+}
+
+#[test]
+fn sorting_and_uniq_handle_nan_and_mixed_kinds() {
+    let r = v("[3, NaN, 1, 2]");
+    assert_eq!(eval(&r, "sort(result)[0] == 1"), Ok(true));
+    assert_eq!(eval(&r, "len(uniq(result)) == 4"), Ok(true));
+    assert_eq!(eval(&v("[NaN, NaN]"), "len(uniq(result)) == 2"), Ok(true));
+    assert_eq!(
+        eval(
+            &Value::Nil,
+            "uniq([1, 1.0, '1', [1], [1]]) == [1, '1', [1]]"
+        ),
+        Ok(true)
+    );
+    assert_eq!(
+        eval(&Value::Nil, "sort([1, 'a']) == []"),
+        Err("invalid operation: int < string".into())
+    );
+    assert_eq!(
+        eval(&Value::Nil, "now().AddDate(2147483647, 0, 0) > now()"),
+        Ok(true)
+    );
+    assert_eq!(
+        eval(&Value::Nil, "len(uniq(1..100000)) == 100000"),
+        Ok(true)
+    );
 }

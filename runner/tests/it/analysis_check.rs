@@ -177,3 +177,96 @@ fn help_has_an_example() {
                 .and(predicate::str::contains("Inconclusive")),
         );
 }
+
+/// Splits a shell command line: bare words, single-quoted words and `\` line continuations.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    word.push(q);
+                }
+            }
+            '\\' if chars.peek() == Some(&'\n') => {
+                chars.next();
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// The examples in docs/conditions.md run and print what the page says (`...` ends a
+/// comparison early).
+#[test]
+fn documented_examples_are_true() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/conditions.md"),
+    )
+    .unwrap();
+    let mut examples: Vec<(String, Vec<String>)> = Vec::new();
+    let mut in_console = false;
+    let mut continuing = false;
+    for line in doc.lines() {
+        if line.starts_with("```") {
+            in_console = line == "```console";
+            continue;
+        }
+        if !in_console {
+            continue;
+        }
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            examples.push((cmd.to_string(), Vec::new()));
+            continuing = cmd.ends_with('\\');
+        } else if continuing {
+            let last = examples.last_mut().unwrap();
+            last.0.push('\n');
+            last.0.push_str(line);
+            continuing = line.ends_with('\\');
+        } else if let Some(last) = examples.last_mut() {
+            last.1.push(line.to_string());
+        }
+    }
+    assert!(examples.len() >= 4, "found {} examples", examples.len());
+    for (command, mut expected) in examples {
+        while expected.last().is_some_and(String::is_empty) {
+            expected.pop();
+        }
+        let words = shell_words(&command);
+        assert_eq!(words[0], "rollout-runner");
+        let out = cargo_bin_cmd!("rollout-runner")
+            .args(&words[1..])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let actual = lines(&out);
+        for (i, want) in expected.iter().enumerate() {
+            if want == "..." {
+                break;
+            }
+            assert_eq!(actual.get(i), Some(want), "line {i} of `{command}`");
+        }
+    }
+}
