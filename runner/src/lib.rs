@@ -7,6 +7,8 @@
 //! | --- | --- |
 //! | vocabulary | [`crd`], [`observed`], [`plan`], [`error`] |
 //! | pure logic | [`engine`], [`analysis`] (and expressions, render, validate) |
+//! | vocabulary | [`crd`], [`error`] |
+//! | pure logic | [`expr`], (engine, analysis, render, validate) |
 //! | adapters | (cluster, traffic, metrics, report) |
 //! | orchestration | (driver, controller) |
 //! | entry | [`cli`] |
@@ -17,6 +19,7 @@ pub mod cli;
 pub mod crd;
 pub mod engine;
 pub mod error;
+pub mod expr;
 pub mod observed;
 pub mod plan;
 pub mod render;

@@ -4,6 +4,8 @@
 //! reports themselves. Data goes to stdout, diagnostics to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod analysis;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +37,11 @@ enum Command {
     /// Prints a multi-document YAML stream (each document preceded by a `# Source:` comment),
     /// or writes one file per input with `--out`. Exit 2 on any template error.
     Render(render::RenderArgs),
+    /// Work with analysis metrics offline: check conditions against a result.
+    Analysis {
+        #[command(subcommand)]
+        command: analysis::AnalysisCommand,
+    },
 }
 
 /// Parse the command line, run the command and map its outcome to an exit code.
@@ -54,5 +61,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Crds(args) => crds::run(args),
         Command::Render(args) => render::run(args),
+        Command::Analysis { command } => analysis::run(command),
     }
 }

@@ -1,4 +1,7 @@
-//! rollout-runner's integration tests: one test binary, one module per area.
+//! rollout-runner's integration tests: one test binary (`autotests = false`), one module per
+//! area.
 
+mod analysis_check;
 mod crds;
+mod expr_props;
 mod render;
