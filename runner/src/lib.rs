@@ -5,21 +5,24 @@
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | vocabulary | [`crd`], [`observed`], [`plan`], [`error`] |
-//! | pure logic | [`engine`], [`analysis`] (and expressions, render, validate) |
-//! | vocabulary | [`crd`], [`error`] |
-//! | pure logic | [`expr`], (engine, analysis, render, validate) |
-//! | adapters | (cluster, traffic, metrics, report) |
-//! | orchestration | (driver, controller) |
+//! | vocabulary | [`crd`], [`observed`], [`plan`], [`operate`], [`error`] |
+//! | pure logic | [`engine`], [`analysis`], [`expr`], [`render`] |
+//! | adapters | [`ci`], [`cluster`], [`metrics`], [`report`] |
+//! | orchestration | [`driver`] |
 //! | entry | [`cli`] |
 
 pub mod analysis;
 pub mod ci;
 pub mod cli;
+pub mod cluster;
 pub mod crd;
+pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod metrics;
 pub mod observed;
+pub mod operate;
 pub mod plan;
 pub mod render;
+pub mod report;

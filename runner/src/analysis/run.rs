@@ -285,13 +285,13 @@ pub fn plan(run: &AnalysisRun, now: Timestamp) -> RunPlan {
                 None => continue,
             }
         };
-        if let Some(finished) = &last.finished_at {
-            if now > time_plus(finished, interval) {
-                tasks.push(MetricTask {
-                    metric: metric.clone(),
-                    kind: TaskKind::Run,
-                });
-            }
+        if let Some(finished) = &last.finished_at
+            && now > time_plus(finished, interval)
+        {
+            tasks.push(MetricTask {
+                metric: metric.clone(),
+                kind: TaskKind::Run,
+            });
         }
     }
     RunPlan::Tasks(tasks)
@@ -533,15 +533,15 @@ pub fn assess_metric(metric: &Metric, result: &MetricResult, terminating: bool) 
     if success_limit > 0 && result.consecutive_success >= success_limit {
         return AnalysisPhase::Successful;
     }
-    if let Some(count) = metric.effective_count() {
-        if result.count >= count {
-            let failure_limit_applies = metric.failure_limit_or_default() >= 0;
-            return match (failure_limit_applies, success_limit > 0) {
-                (true, true) => AnalysisPhase::Inconclusive,
-                (false, true) => AnalysisPhase::Failed,
-                _ => AnalysisPhase::Successful,
-            };
-        }
+    if let Some(count) = metric.effective_count()
+        && result.count >= count
+    {
+        let failure_limit_applies = metric.failure_limit_or_default() >= 0;
+        return match (failure_limit_applies, success_limit > 0) {
+            (true, true) => AnalysisPhase::Inconclusive,
+            (false, true) => AnalysisPhase::Failed,
+            _ => AnalysisPhase::Successful,
+        };
     }
     if terminating {
         AnalysisPhase::Successful
@@ -664,11 +664,11 @@ fn next_reconcile_time(
             continue;
         }
         let Some(last) = result.and_then(|r| r.measurements.last()) else {
-            if !metric.initial_delay.is_empty() {
-                if let Some(delay) = parse_seconds(&metric.initial_delay) {
-                    let start = status.started_at.clone().unwrap_or(Time(now));
-                    consider(time_plus(&start, delay));
-                }
+            if !metric.initial_delay.is_empty()
+                && let Some(delay) = parse_seconds(&metric.initial_delay)
+            {
+                let start = status.started_at.clone().unwrap_or(Time(now));
+                consider(time_plus(&start, delay));
             }
             continue;
         };

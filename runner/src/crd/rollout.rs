@@ -603,7 +603,7 @@ impl RolloutPause {
             IntOrString::String(text) => match text.parse::<i64>() {
                 Ok(seconds) => seconds,
                 Err(_) => super::duration::parse_go_duration(text)
-                    .map(|d| d.as_secs() as i64)
+                    .map(|d| d.as_secs())
                     .unwrap_or(-1),
             },
         })

@@ -46,17 +46,16 @@ impl Ctx<'_> {
         self.remove_scale_down_deadlines();
         // Keep whatever the active service points at at full size.
         let hash = active.selected_hash().to_string();
-        if !hash.is_empty() {
-            if let Some(active_rs) = self
+        if !hash.is_empty()
+            && let Some(active_rs) = self
                 .all_rss
                 .iter()
                 .chain(self.new_rs.iter())
                 .find(|rs| rs.pod_hash() == hash)
                 .cloned()
-            {
-                let replicas = self.replicas();
-                self.scale_replica_set(&active_rs, replicas);
-            }
+        {
+            let replicas = self.replicas();
+            self.scale_replica_set(&active_rs, replicas);
         }
         self.reconcile_new_replica_set();
         self.reconcile_other_replica_sets();
@@ -160,14 +159,14 @@ impl Ctx<'_> {
                     self.pause.remove_pause(PauseReason::BlueGreenPause);
                 } else if let Some(bg) = self.spec.blue_green() {
                     let seconds = bg.auto_promotion_seconds.unwrap_or(0);
-                    if bg.auto_promotion_enabled_or_default() && seconds > 0 {
-                        if let Ok(at) = condition
+                    if bg.auto_promotion_enabled_or_default()
+                        && seconds > 0
+                        && let Ok(at) = condition
                             .start_time
                             .0
                             .checked_add(jiff::SignedDuration::from_secs(i64::from(seconds)))
-                        {
-                            self.requeue_after_deadline(at);
-                        }
+                    {
+                        self.requeue_after_deadline(at);
                     }
                 }
             }

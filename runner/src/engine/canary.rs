@@ -240,18 +240,18 @@ impl Ctx<'_> {
 
         if self.template_or_steps_changed() {
             self.reset_status(&mut status);
-            if let Some(new) = &self.new_rs {
-                if step_count > 0 {
-                    if self.old.stable_rs == new.pod_hash() {
-                        self.event(Reason::SkipSteps, "Rollback to stable ReplicaSets");
-                        status.current_step_index = Some(step_count_i32);
-                    } else if self.is_rollback_within_window() && new.is_active() {
-                        self.event(
-                            Reason::SkipSteps,
-                            "Rollback to active ReplicaSets within RollbackWindow",
-                        );
-                        status.current_step_index = Some(step_count_i32);
-                    }
+            if let Some(new) = &self.new_rs
+                && step_count > 0
+            {
+                if self.old.stable_rs == new.pod_hash() {
+                    self.event(Reason::SkipSteps, "Rollback to stable ReplicaSets");
+                    status.current_step_index = Some(step_count_i32);
+                } else if self.is_rollback_within_window() && new.is_active() {
+                    self.event(
+                        Reason::SkipSteps,
+                        "Rollback to active ReplicaSets within RollbackWindow",
+                    );
+                    status.current_step_index = Some(step_count_i32);
                 }
             }
             let status = self.calculate_conditions(status);
@@ -287,20 +287,20 @@ impl Ctx<'_> {
             return;
         }
 
-        if self.completed_current_step() {
-            if let (Some(step), Some(index)) = (current_step, current_index.as_mut()) {
-                let description = step_string(step);
-                *index += 1;
-                status.canary.current_step_analysis_run_status = None;
-                let index_now = *index;
-                self.event(
-                    Reason::RolloutStepCompleted,
-                    messages::step_completed(index_now, step_count, &description),
-                );
-                self.pause.remove_pause(PauseReason::CanaryPauseStep);
-                // The next step starts now: look again right away.
-                self.plan.requeue_no_later_than(self.now);
-            }
+        if self.completed_current_step()
+            && let (Some(step), Some(index)) = (current_step, current_index.as_mut())
+        {
+            let description = step_string(step);
+            *index += 1;
+            status.canary.current_step_analysis_run_status = None;
+            let index_now = *index;
+            self.event(
+                Reason::RolloutStepCompleted,
+                messages::step_completed(index_now, step_count, &description),
+            );
+            self.pause.remove_pause(PauseReason::CanaryPauseStep);
+            // The next step starts now: look again right away.
+            self.plan.requeue_no_later_than(self.now);
         }
         status.current_step_index = current_index;
         let status = self.calculate_conditions(status);

@@ -253,7 +253,9 @@ pub fn is_timed_out(spec: &RolloutSpec, new: &RolloutStatus, now: Timestamp) -> 
     let Some(condition) = new.condition(types::PROGRESSING) else {
         return false;
     };
-    if condition.reason == Reason::RolloutAborted.as_str() {
+    if condition.reason == Reason::RolloutAborted.as_str()
+        || condition.reason == Reason::RolloutPaused.as_str()
+    {
         return false;
     }
     if condition.reason == Reason::ProgressDeadlineExceeded.as_str() {

@@ -350,22 +350,23 @@ impl<'a> Ctx<'a> {
             return false;
         }
         let dynamic = self.spec.canary().is_some_and(|c| c.dynamic_stable_scale);
-        !(dynamic && !was_set)
+        // Dynamic scaling shifts pods back gradually unless a delay was asked for.
+        !dynamic || was_set
     }
 
     /// `removeScaleDownDeadlines`: moving back to a ReplicaSet that was waiting for its
     /// scale-down deadline cancels the deadline.
     pub(crate) fn remove_scale_down_deadlines(&mut self) {
         let mut targets = Vec::new();
-        if let Some(new) = &self.new_rs {
-            if !self.should_delay_scale_down_on_abort() {
-                targets.push(new.clone());
-            }
+        if let Some(new) = &self.new_rs
+            && !self.should_delay_scale_down_on_abort()
+        {
+            targets.push(new.clone());
         }
-        if let Some(stable) = &self.stable_rs {
-            if targets.is_empty() || self.new_rs.as_ref().is_some_and(|n| n.name != stable.name) {
-                targets.push(stable.clone());
-            }
+        if let Some(stable) = &self.stable_rs
+            && (targets.is_empty() || self.new_rs.as_ref().is_some_and(|n| n.name != stable.name))
+        {
+            targets.push(stable.clone());
         }
         for rs in targets {
             self.remove_scale_down_delay(&rs);
@@ -458,17 +459,17 @@ impl<'a> Ctx<'a> {
         let old_revision_number = old_revision
             .as_deref()
             .map_or(Some(0), |r| r.parse::<i64>().ok());
-        if let Some(old_number) = old_revision_number {
-            if old_number < new_revision {
-                changes.insert(REVISION_ANNOTATION.into(), Some(new_revision.to_string()));
-                // Re-using an older ReplicaSet (a rollback): remember its earlier revisions.
-                if let Some(previous) = &old_revision {
-                    let history = match new.annotations.get(REVISION_HISTORY_ANNOTATION) {
-                        Some(h) if !h.is_empty() => format!("{h},{previous}"),
-                        _ => previous.clone(),
-                    };
-                    changes.insert(REVISION_HISTORY_ANNOTATION.into(), Some(history));
-                }
+        if let Some(old_number) = old_revision_number
+            && old_number < new_revision
+        {
+            changes.insert(REVISION_ANNOTATION.into(), Some(new_revision.to_string()));
+            // Re-using an older ReplicaSet (a rollback): remember its earlier revisions.
+            if let Some(previous) = &old_revision {
+                let history = match new.annotations.get(REVISION_HISTORY_ANNOTATION) {
+                    Some(h) if !h.is_empty() => format!("{h},{previous}"),
+                    _ => previous.clone(),
+                };
+                changes.insert(REVISION_HISTORY_ANNOTATION.into(), Some(history));
             }
         }
         let min_ready = self.spec.min_ready_seconds_or_default();
@@ -872,10 +873,10 @@ pub(crate) fn template_matches(desired: &PodTemplateSpec, live: &PodTemplateSpec
     else {
         return false;
     };
-    if let Some(labels) = desired.pointer_mut("/metadata/labels") {
-        if let Some(map) = labels.as_object_mut() {
-            map.remove(POD_TEMPLATE_HASH_LABEL);
-        }
+    if let Some(labels) = desired.pointer_mut("/metadata/labels")
+        && let Some(map) = labels.as_object_mut()
+    {
+        map.remove(POD_TEMPLATE_HASH_LABEL);
     }
     json_subset(&desired, &live)
 }

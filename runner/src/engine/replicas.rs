@@ -304,21 +304,23 @@ pub fn basic_canary_counts(
     all.extend(stable);
     let mut scale_up = max_total - spec_total(&all);
 
-    if let Some(stable) = stable {
-        if stable.spec_replicas < desired_stable && scale_up > 0 {
-            if stable.spec_replicas + scale_up < desired_stable {
-                stable_count = stable.spec_replicas + scale_up;
-                scale_up = 0;
-            } else {
-                stable_count = desired_stable;
-                scale_up -= desired_stable - stable.spec_replicas;
-            }
+    if let Some(stable) = stable
+        && stable.spec_replicas < desired_stable
+        && scale_up > 0
+    {
+        if stable.spec_replicas + scale_up < desired_stable {
+            stable_count = stable.spec_replicas + scale_up;
+            scale_up = 0;
+        } else {
+            stable_count = desired_stable;
+            scale_up -= desired_stable - stable.spec_replicas;
         }
     }
-    if let Some(new) = new_rs {
-        if new.spec_replicas < desired_new && scale_up > 0 {
-            new_count = (new.spec_replicas + scale_up).min(desired_new);
-        }
+    if let Some(new) = new_rs
+        && new.spec_replicas < desired_new
+        && scale_up > 0
+    {
+        new_count = (new.spec_replicas + scale_up).min(desired_new);
     }
 
     if spec_total(other_rss) > 0 {
@@ -467,19 +469,19 @@ pub fn abort_scale_down_delay(spec: &RolloutSpec) -> (Option<i64>, bool) {
             ),
         };
     }
-    if let Some(canary) = spec.canary() {
-        if canary.traffic_routing.is_some() {
-            return match canary.abort_scale_down_delay_seconds {
-                Some(0) => (None, true),
-                Some(seconds) => (Some(i64::from(seconds)), true),
-                None => (
-                    Some(i64::from(
-                        crate::crd::DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS,
-                    )),
-                    false,
-                ),
-            };
-        }
+    if let Some(canary) = spec.canary()
+        && canary.traffic_routing.is_some()
+    {
+        return match canary.abort_scale_down_delay_seconds {
+            Some(0) => (None, true),
+            Some(seconds) => (Some(i64::from(seconds)), true),
+            None => (
+                Some(i64::from(
+                    crate::crd::DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS,
+                )),
+                false,
+            ),
+        };
     }
     (Some(0), false)
 }

@@ -195,18 +195,16 @@ impl Ctx<'_> {
         if inconclusive {
             return false;
         }
-        if let Some(bg) = self.spec.blue_green() {
-            if bg.post_promotion_analysis.is_some()
-                && bg.scale_down_delay_seconds.is_none()
-                && !self.skip_post_promotion_analysis()
-            {
-                let succeeded = self.current_ars.post_promotion.as_ref().is_some_and(|ar| {
-                    ar.status.as_ref().map(|s| s.phase)
-                        == Some(crate::crd::AnalysisPhase::Successful)
-                });
-                if !succeeded {
-                    return false;
-                }
+        if let Some(bg) = self.spec.blue_green()
+            && bg.post_promotion_analysis.is_some()
+            && bg.scale_down_delay_seconds.is_none()
+            && !self.skip_post_promotion_analysis()
+        {
+            let succeeded = self.current_ars.post_promotion.as_ref().is_some_and(|ar| {
+                ar.status.as_ref().map(|s| s.phase) == Some(crate::crd::AnalysisPhase::Successful)
+            });
+            if !succeeded {
+                return false;
             }
         }
         old.sort_by(|a, b| {
@@ -254,11 +252,11 @@ impl Ctx<'_> {
             }
         } else if rs.scale_down_deadline().is_some() {
             annotated += 1;
-            if annotated <= limit {
-                if let Some(deadline) = self.time_before_scale_down(rs) {
-                    self.requeue_after_deadline(deadline);
-                    desired = rollout_replicas;
-                }
+            if annotated <= limit
+                && let Some(deadline) = self.time_before_scale_down(rs)
+            {
+                self.requeue_after_deadline(deadline);
+                desired = rollout_replicas;
             }
         }
         (annotated, desired)

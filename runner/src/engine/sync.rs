@@ -92,10 +92,10 @@ impl Ctx<'_> {
                 return None;
             }
             if bg.post_promotion_analysis.is_some() {
-                if let Some(new) = &self.new_rs {
-                    if new.scale_down_deadline().is_some() {
-                        return Some(format!("Rollback to '{}' within scaleDownDelay", new.name));
-                    }
+                if let Some(new) = &self.new_rs
+                    && new.scale_down_deadline().is_some()
+                {
+                    return Some(format!("Rollback to '{}' within scaleDownDelay", new.name));
                 }
                 let succeeded = self.current_ars.post_promotion.as_ref().is_some_and(|ar| {
                     ar.status.as_ref().map(|s| s.phase)

@@ -116,18 +116,20 @@ impl Ctx<'_> {
         }
 
         let revision_over_one = self.revision_number() > 1;
-        if let Some(step) = step {
-            if revision_over_one && !self.is_aborted() && !fully_promoted {
-                if let Some(route) = &step.set_header_route {
-                    self.plan
-                        .actions
-                        .push(Action::SetHeaderRoute(route.clone()));
-                }
-                if let Some(route) = &step.set_mirror_route {
-                    self.plan
-                        .actions
-                        .push(Action::SetMirrorRoute(route.clone()));
-                }
+        if let Some(step) = step
+            && revision_over_one
+            && !self.is_aborted()
+            && !fully_promoted
+        {
+            if let Some(route) = &step.set_header_route {
+                self.plan
+                    .actions
+                    .push(Action::SetHeaderRoute(route.clone()));
+            }
+            if let Some(route) = &step.set_mirror_route {
+                self.plan
+                    .actions
+                    .push(Action::SetMirrorRoute(route.clone()));
             }
         }
 

@@ -3,5 +3,6 @@
 
 mod analysis_check;
 mod crds;
+mod driver;
 mod expr_props;
 mod render;

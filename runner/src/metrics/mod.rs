@@ -1,0 +1,45 @@
+//! Metric providers: take one measurement of one metric (Prometheus, web, Job, ... or scripted
+//! values in a simulation), behind one narrow trait.
+//!
+//! A provider measures and judges a single value with the metric's conditions; it never decides
+//! the fate of a run (that is [`crate::analysis::run`]).
+
+pub mod scripted;
+
+use std::future::Future;
+
+use jiff::Timestamp;
+
+use crate::analysis::run::TaskKind;
+use crate::crd::{AnalysisRun, Measurement, Metric};
+
+/// What a provider knows about the measurement it takes.
+#[derive(Debug, Clone, Copy)]
+pub struct MeasureContext<'a> {
+    /// The run the measurement belongs to.
+    pub run: &'a AnalysisRun,
+    pub now: Timestamp,
+}
+
+/// Takes measurements. `metric` has its arguments (secrets included) already substituted, so
+/// implementations must never log it whole.
+pub trait Metrics: Send + Sync {
+    fn measure(
+        &self,
+        context: MeasureContext<'_>,
+        metric: &Metric,
+        task: &TaskKind,
+    ) -> impl Future<Output = Measurement> + Send;
+}
+
+/// A measurement that failed before producing a value (provider unavailable, bad config).
+pub fn error_measurement(now: Timestamp, message: impl Into<String>) -> Measurement {
+    let at = crate::engine::conditions::meta_time(now);
+    Measurement {
+        phase: crate::crd::AnalysisPhase::Error,
+        message: message.into(),
+        started_at: Some(at.clone()),
+        finished_at: Some(at),
+        ..Default::default()
+    }
+}

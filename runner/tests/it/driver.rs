@@ -1,0 +1,730 @@
+//! Whole rollouts through the real driver on the in-memory cluster: promotion, analysis
+//! verdicts, pauses, blue-green, deadlines, safety invariants, and crash-and-resume.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use rollout_runner::analysis::run::TaskKind;
+use rollout_runner::cluster::memory::{MemoryCluster, PodBehaviour};
+use rollout_runner::cluster::{Cluster, ClusterError, Wake};
+use rollout_runner::crd::{
+    AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate, Measurement, Metric,
+    PauseReason, Rollout, RolloutPhase, RolloutStatus,
+};
+use rollout_runner::driver::{Driver, RunOptions};
+use rollout_runner::metrics::{MeasureContext, Metrics};
+use rollout_runner::observed::{Observed, ServiceState};
+use rollout_runner::operate::Operation;
+use rollout_runner::plan::{Action, Event};
+use rollout_runner::report::{Outcome, Reporter, Silent, Update};
+
+fn start() -> Timestamp {
+    "2030-01-01T00:00:00Z".parse().unwrap()
+}
+
+fn rollout(yaml: &str) -> Rollout {
+    serde_saphyr::from_str(yaml).expect("test rollout parses")
+}
+
+const CANARY: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "web:1"}]
+  strategy:
+    canary:
+      stableService: web-stable
+      canaryService: web-canary
+      maxSurge: 1
+      maxUnavailable: 0
+      steps:
+        - setWeight: 25
+        - pause: {duration: 30s}
+        - setWeight: 50
+        - pause: {duration: 30s}
+        - setWeight: 75
+"#;
+
+/// Metric values by metric name, judged like any provider would.
+struct Fixed(BTreeMap<String, AnalysisPhase>);
+
+impl Metrics for Fixed {
+    async fn measure(
+        &self,
+        context: MeasureContext<'_>,
+        metric: &Metric,
+        _: &TaskKind,
+    ) -> Measurement {
+        let at = rollout_runner::engine::conditions::meta_time(context.now);
+        Measurement {
+            phase: self
+                .0
+                .get(&metric.name)
+                .copied()
+                .unwrap_or(AnalysisPhase::Error),
+            value: "1".into(),
+            started_at: Some(at.clone()),
+            finished_at: Some(at),
+            ..Default::default()
+        }
+    }
+}
+
+fn no_metrics() -> Fixed {
+    Fixed(BTreeMap::new())
+}
+
+fn cluster_with_services(names: &[&str]) -> MemoryCluster {
+    let cluster = MemoryCluster::new(start(), PodBehaviour::default());
+    for name in names {
+        cluster.add_service(
+            "shop",
+            ServiceState {
+                name: (*name).into(),
+                selector: BTreeMap::from([("app".to_string(), "web".to_string())]),
+                annotations: BTreeMap::new(),
+            },
+        );
+    }
+    cluster
+}
+
+async fn drive(cluster: &MemoryCluster, metrics: &Fixed, reporter: &mut dyn Reporter) -> Outcome {
+    Driver::new(cluster, metrics, reporter)
+        .run(
+            "shop",
+            "web",
+            &RunOptions {
+                timeout: Some(SignedDuration::from_hours(2)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("the driver runs")
+}
+
+/// Deploy version 1 (an initial deploy: no steps), then release version 2.
+async fn deployed_then_updated(cluster: &MemoryCluster, yaml: &str) -> Rollout {
+    let mut ro = rollout(yaml);
+    cluster.apply_rollout(&ro);
+    let outcome = drive(cluster, &no_metrics(), &mut Silent).await;
+    assert!(
+        matches!(outcome, Outcome::Promoted { .. }),
+        "initial deploy: {outcome:?}"
+    );
+    ro.spec
+        .template
+        .as_mut()
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .image = Some("web:2".into());
+    cluster.apply_rollout(&ro);
+    ro
+}
+
+async fn status(cluster: &MemoryCluster) -> RolloutStatus {
+    cluster
+        .get_rollout("shop", "web")
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+        .unwrap()
+}
+
+/// Records every status the driver wrote, with the replica sets at that moment.
+#[derive(Default)]
+struct History {
+    statuses: Vec<RolloutStatus>,
+    events: Vec<String>,
+}
+
+impl Reporter for History {
+    fn report(&mut self, update: &Update<'_>) {
+        match *update {
+            Update::Status { rollout, .. } => self.statuses.push(rollout.status_or_default()),
+            Update::Events { events, .. } => {
+                self.events.extend(events.iter().map(|e| e.reason.clone()))
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_basic_canary_is_promoted_step_by_step() {
+    let cluster = cluster_with_services(&["web-stable", "web-canary"]);
+    deployed_then_updated(&cluster, CANARY).await;
+    let mut history = History::default();
+    let outcome = drive(&cluster, &no_metrics(), &mut history).await;
+    assert_eq!(
+        outcome,
+        Outcome::Promoted {
+            revision: "2".into()
+        }
+    );
+
+    let status = status(&cluster).await;
+    assert_eq!(status.phase, Some(RolloutPhase::Healthy));
+    assert_eq!(status.stable_rs, status.current_pod_hash);
+    assert_eq!(status.current_step_index, Some(5));
+    let sets = cluster.replica_sets("shop", "web");
+    let new = sets
+        .iter()
+        .find(|rs| rs.pod_hash() == status.stable_rs)
+        .unwrap();
+    assert_eq!((new.spec_replicas, new.available_replicas), (4, 4));
+    assert!(
+        sets.iter()
+            .filter(|rs| rs.pod_hash() != status.stable_rs)
+            .all(|rs| rs.spec_replicas == 0)
+    );
+    // Both services end on the new version.
+    for name in ["web-stable", "web-canary"] {
+        assert_eq!(
+            cluster.service("shop", name).unwrap().selected_hash(),
+            status.stable_rs
+        );
+    }
+    // Every step completed, in order, with Argo's events.
+    let completed = history
+        .events
+        .iter()
+        .filter(|e| *e == "RolloutStepCompleted")
+        .count();
+    assert_eq!(completed, 5);
+    assert!(history.events.contains(&"RolloutCompleted".to_string()));
+    // Step indexes only ever move forward.
+    let indexes: Vec<i32> = history
+        .statuses
+        .iter()
+        .filter_map(|s| s.current_step_index)
+        .collect();
+    assert!(indexes.windows(2).all(|w| w[0] <= w[1]), "{indexes:?}");
+}
+
+#[tokio::test]
+async fn a_basic_canary_never_drops_below_min_available() {
+    let cluster = cluster_with_services(&["web-stable", "web-canary"]);
+    deployed_then_updated(&cluster, CANARY).await;
+    let mut history = History::default();
+    drive(&cluster, &no_metrics(), &mut history).await;
+    // replicas 4, maxUnavailable 0: never fewer than 4 available pods.
+    let min = history
+        .statuses
+        .iter()
+        .map(|s| s.available_replicas)
+        .min()
+        .unwrap();
+    assert!(min >= 4, "available dropped to {min}");
+    // maxSurge 1: never more than 5 pods.
+    let max = history.statuses.iter().map(|s| s.replicas).max().unwrap();
+    assert!(max <= 5, "surged to {max}");
+}
+
+#[tokio::test]
+async fn services_never_select_a_replica_set_without_available_pods() {
+    let cluster = cluster_with_services(&["web-stable", "web-canary"]);
+    deployed_then_updated(&cluster, CANARY).await;
+    // Check at every wait: the canary service may only point at pods that are available.
+    let checker = Checking { inner: &cluster };
+    let mut silent = Silent;
+    let outcome = Driver::new(&checker, &no_metrics(), &mut silent)
+        .run("shop", "web", &RunOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Promoted { .. }));
+}
+
+/// A cluster that asserts the service invariant every time the driver waits.
+struct Checking<'a> {
+    inner: &'a MemoryCluster,
+}
+
+impl Cluster for Checking<'_> {
+    fn now(&self) -> Timestamp {
+        self.inner.now()
+    }
+    async fn get_rollout(&self, ns: &str, name: &str) -> Result<Option<Rollout>, ClusterError> {
+        self.inner.get_rollout(ns, name).await
+    }
+    async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
+        self.inner.observe(rollout).await
+    }
+    async fn apply(&self, rollout: &Rollout, action: &Action) -> Result<(), ClusterError> {
+        self.inner.apply(rollout, action).await
+    }
+    async fn write_status(
+        &self,
+        rollout: &Rollout,
+        status: &RolloutStatus,
+    ) -> Result<(), ClusterError> {
+        self.inner.write_status(rollout, status).await
+    }
+    async fn write_analysis_run_status(
+        &self,
+        run: &AnalysisRun,
+        status: &AnalysisRunStatus,
+    ) -> Result<(), ClusterError> {
+        self.inner.write_analysis_run_status(run, status).await
+    }
+    async fn read_secret(&self, ns: &str, name: &str, key: &str) -> Result<String, ClusterError> {
+        self.inner.read_secret(ns, name, key).await
+    }
+    async fn record_events(&self, rollout: &Rollout, events: &[Event]) {
+        self.inner.record_events(rollout, events).await
+    }
+    async fn wait(&self, deadline: Option<Timestamp>, limit: Option<Timestamp>) -> Wake {
+        for name in ["web-stable", "web-canary"] {
+            let service = self.inner.service("shop", name).unwrap();
+            let hash = service.selected_hash();
+            if hash.is_empty() {
+                continue;
+            }
+            let sets = self.inner.replica_sets("shop", "web");
+            let target = sets.iter().find(|rs| rs.pod_hash() == hash).unwrap();
+            assert!(
+                target.available_replicas > 0,
+                "service {name} selects {} which has no available pods",
+                target.name
+            );
+        }
+        self.inner.wait(deadline, limit).await
+    }
+}
+
+const WITH_ANALYSIS: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "web:1"}]
+  strategy:
+    canary:
+      steps:
+        - setWeight: 50
+        - analysis:
+            templates: [{templateName: check}]
+        - setWeight: 100
+"#;
+
+fn check_template() -> AnalysisTemplate {
+    serde_saphyr::from_str(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: check, namespace: shop}
+spec:
+  metrics:
+    - name: check
+      successCondition: "result == 1"
+      provider: {web: {url: "http://example.invalid"}}
+"#,
+    )
+    .unwrap()
+}
+
+async fn analysed(phase: AnalysisPhase) -> (MemoryCluster, Outcome) {
+    let cluster = cluster_with_services(&[]);
+    cluster.add_analysis_template(check_template());
+    deployed_then_updated(&cluster, WITH_ANALYSIS).await;
+    let metrics = Fixed(BTreeMap::from([("check".to_string(), phase)]));
+    let outcome = drive(&cluster, &metrics, &mut Silent).await;
+    (cluster, outcome)
+}
+
+#[tokio::test]
+async fn a_failed_analysis_aborts_and_returns_everything_to_stable() {
+    let (cluster, outcome) = analysed(AnalysisPhase::Failed).await;
+    let Outcome::Aborted { message } = &outcome else {
+        panic!("expected an abort, got {outcome:?}");
+    };
+    assert!(
+        message.contains("Metric \"check\" assessed Failed due to failed (1) > failureLimit (0)"),
+        "{message}"
+    );
+    let status = status(&cluster).await;
+    assert_eq!(status.phase, Some(RolloutPhase::Degraded));
+    assert!(status.abort);
+    assert_eq!(status.current_step_index, Some(0));
+    // Drive on past the abort: the canary is scaled away, the stable is at full size.
+    let mut silent = Silent;
+    let metrics = no_metrics();
+    let mut driver = Driver::new(&cluster, &metrics, &mut silent);
+    for _ in 0..20 {
+        driver.reconcile("shop", "web").await.unwrap();
+        cluster
+            .wait(Some(cluster.now() + SignedDuration::from_secs(10)), None)
+            .await;
+    }
+    let sets = cluster.replica_sets("shop", "web");
+    let stable = sets
+        .iter()
+        .find(|rs| rs.pod_hash() == status.stable_rs)
+        .unwrap();
+    assert_eq!(stable.available_replicas, 2);
+    assert!(
+        sets.iter()
+            .filter(|rs| rs.pod_hash() != status.stable_rs)
+            .all(|rs| rs.spec_replicas == 0)
+    );
+    let run = cluster.analysis_runs().pop().unwrap();
+    assert_eq!(run.status.unwrap().phase, AnalysisPhase::Failed);
+}
+
+#[tokio::test]
+async fn an_inconclusive_analysis_pauses() {
+    let cluster = cluster_with_services(&[]);
+    cluster.add_analysis_template(check_template());
+    deployed_then_updated(&cluster, WITH_ANALYSIS).await;
+    let metrics = Fixed(BTreeMap::from([(
+        "check".to_string(),
+        AnalysisPhase::Inconclusive,
+    )]));
+    let outcome = Driver::new(&cluster, &metrics, &mut Silent)
+        .run(
+            "shop",
+            "web",
+            &RunOptions {
+                success_on_pause: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");
+    let status = status(&cluster).await;
+    assert_eq!(
+        status.pause_conditions[0].reason,
+        PauseReason::InconclusiveAnalysis
+    );
+    assert_eq!(status.message, "InconclusiveAnalysisRun");
+
+    // A person promotes: the step is skipped and the release completes.
+    cluster.operate("shop", "web", &Operation::Promote).unwrap();
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_successful_analysis_step_lets_the_release_through() {
+    let (cluster, outcome) = analysed(AnalysisPhase::Successful).await;
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+    assert_eq!(status(&cluster).await.current_step_index, Some(3));
+}
+
+const PAUSE_FOREVER: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "web:1"}]
+  strategy:
+    canary:
+      steps:
+        - setWeight: 50
+        - pause: {}
+"#;
+
+#[tokio::test]
+async fn an_indefinite_pause_waits_for_a_promotion() {
+    let cluster = cluster_with_services(&[]);
+    deployed_then_updated(&cluster, PAUSE_FOREVER).await;
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Idle { .. }), "{outcome:?}");
+    assert_eq!(status(&cluster).await.phase, Some(RolloutPhase::Paused));
+
+    cluster.schedule(
+        cluster.now() + SignedDuration::from_mins(5),
+        "shop",
+        "web",
+        Operation::Promote,
+    );
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn abort_then_retry_runs_the_steps_again() {
+    let cluster = cluster_with_services(&[]);
+    deployed_then_updated(&cluster, PAUSE_FOREVER).await;
+    drive(&cluster, &no_metrics(), &mut Silent).await;
+    cluster.operate("shop", "web", &Operation::Abort).unwrap();
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Aborted { .. }), "{outcome:?}");
+    cluster.operate("shop", "web", &Operation::Retry).unwrap();
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(
+        matches!(outcome, Outcome::Idle { .. }),
+        "retried rollout pauses again: {outcome:?}"
+    );
+    assert_eq!(status(&cluster).await.current_step_index, Some(1));
+    cluster
+        .operate("shop", "web", &Operation::PromoteFull)
+        .unwrap();
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+}
+
+const BLUE_GREEN: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "web:1"}]
+  strategy:
+    blueGreen:
+      activeService: web-active
+      previewService: web-preview
+      autoPromotionEnabled: false
+      scaleDownDelaySeconds: 30
+"#;
+
+#[tokio::test]
+async fn blue_green_waits_for_manual_promotion_then_switches() {
+    let cluster = cluster_with_services(&["web-active", "web-preview"]);
+    deployed_then_updated(&cluster, BLUE_GREEN).await;
+    let before = status(&cluster).await.stable_rs;
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Idle { .. }), "{outcome:?}");
+    let paused = status(&cluster).await;
+    assert_eq!(paused.message, "BlueGreenPause");
+    assert_eq!(
+        cluster
+            .service("shop", "web-active")
+            .unwrap()
+            .selected_hash(),
+        before
+    );
+    assert_eq!(
+        cluster
+            .service("shop", "web-preview")
+            .unwrap()
+            .selected_hash(),
+        paused.current_pod_hash
+    );
+
+    cluster.operate("shop", "web", &Operation::Promote).unwrap();
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+    let done = status(&cluster).await;
+    assert_eq!(
+        cluster
+            .service("shop", "web-active")
+            .unwrap()
+            .selected_hash(),
+        done.current_pod_hash
+    );
+    // The old version stays up for scaleDownDelaySeconds, then goes.
+    let old = |c: &MemoryCluster| {
+        c.replica_sets("shop", "web")
+            .into_iter()
+            .find(|rs| rs.pod_hash() == before)
+            .unwrap()
+    };
+    assert_eq!(old(&cluster).spec_replicas, 2);
+    let mut silent = Silent;
+    let metrics = no_metrics();
+    let mut driver = Driver::new(&cluster, &metrics, &mut silent);
+    for _ in 0..10 {
+        let pass = driver.reconcile("shop", "web").await.unwrap().unwrap();
+        if !pass.changed {
+            cluster.wait(pass.next_at, None).await;
+        }
+    }
+    assert_eq!(old(&cluster).spec_replicas, 0);
+}
+
+#[tokio::test]
+async fn blue_green_with_auto_promotion_seconds() {
+    let cluster = cluster_with_services(&["web-active", "web-preview"]);
+    let yaml = BLUE_GREEN.replace("autoPromotionEnabled: false", "autoPromotionSeconds: 60");
+    deployed_then_updated(&cluster, &yaml).await;
+    let begun = cluster.now();
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+    assert!(cluster.now().duration_since(begun) >= SignedDuration::from_secs(60));
+}
+
+#[tokio::test]
+async fn a_never_ready_canary_exceeds_the_progress_deadline() {
+    let cluster = cluster_with_services(&[]);
+    let yaml = PAUSE_FOREVER.replace("replicas: 2", "replicas: 2\n  progressDeadlineSeconds: 120");
+    let mut ro = deployed_then_updated(&cluster, &yaml).await;
+    ro.spec
+        .template
+        .as_mut()
+        .unwrap()
+        .metadata
+        .as_mut()
+        .unwrap()
+        .annotations = Some(BTreeMap::from([(
+        "test.rollout-runner.io/never-ready".to_string(),
+        "true".to_string(),
+    )]));
+    cluster.apply_rollout(&ro);
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    let Outcome::Degraded { message } = &outcome else {
+        panic!("expected Degraded, got {outcome:?}");
+    };
+    assert!(
+        message.starts_with("ProgressDeadlineExceeded: ReplicaSet"),
+        "{message}"
+    );
+
+    // With progressDeadlineAbort the update is aborted instead.
+    ro.spec.progress_deadline_abort = true;
+    cluster.apply_rollout(&ro);
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Aborted { .. }), "{outcome:?}");
+}
+
+/// A cluster that fails every operation after a number of writes, as a killed runner would
+/// stop mid-pass.
+struct Crashing<'a> {
+    inner: &'a MemoryCluster,
+    writes_left: std::sync::atomic::AtomicI64,
+}
+
+impl Crashing<'_> {
+    fn write(&self) -> Result<(), ClusterError> {
+        if self
+            .writes_left
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            <= 0
+        {
+            return Err(ClusterError::Api("killed".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Cluster for Crashing<'_> {
+    fn now(&self) -> Timestamp {
+        self.inner.now()
+    }
+    async fn get_rollout(&self, ns: &str, name: &str) -> Result<Option<Rollout>, ClusterError> {
+        self.inner.get_rollout(ns, name).await
+    }
+    async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
+        self.inner.observe(rollout).await
+    }
+    async fn apply(&self, rollout: &Rollout, action: &Action) -> Result<(), ClusterError> {
+        self.write()?;
+        self.inner.apply(rollout, action).await
+    }
+    async fn write_status(
+        &self,
+        rollout: &Rollout,
+        status: &RolloutStatus,
+    ) -> Result<(), ClusterError> {
+        self.write()?;
+        self.inner.write_status(rollout, status).await
+    }
+    async fn write_analysis_run_status(
+        &self,
+        run: &AnalysisRun,
+        status: &AnalysisRunStatus,
+    ) -> Result<(), ClusterError> {
+        self.write()?;
+        self.inner.write_analysis_run_status(run, status).await
+    }
+    async fn read_secret(&self, ns: &str, name: &str, key: &str) -> Result<String, ClusterError> {
+        self.inner.read_secret(ns, name, key).await
+    }
+    async fn record_events(&self, rollout: &Rollout, events: &[Event]) {
+        self.inner.record_events(rollout, events).await
+    }
+    async fn wait(&self, deadline: Option<Timestamp>, limit: Option<Timestamp>) -> Wake {
+        self.inner.wait(deadline, limit).await
+    }
+}
+
+/// The end state a release reaches, for comparing runs.
+async fn end_state(cluster: &MemoryCluster) -> (String, Option<i32>, Vec<(String, i32)>) {
+    let status = status(cluster).await;
+    let mut sets: Vec<(String, i32)> = cluster
+        .replica_sets("shop", "web")
+        .into_iter()
+        .map(|rs| (rs.name, rs.spec_replicas))
+        .collect();
+    sets.sort();
+    (status.stable_rs, status.current_step_index, sets)
+}
+
+#[tokio::test]
+async fn a_runner_killed_after_any_write_is_resumed_by_the_next_one() {
+    // The uninterrupted run, for reference.
+    let reference = cluster_with_services(&["web-stable", "web-canary"]);
+    deployed_then_updated(&reference, CANARY).await;
+    let before = reference.api_writes();
+    drive(&reference, &no_metrics(), &mut Silent).await;
+    let expected = end_state(&reference).await;
+    let update_writes = i64::try_from(reference.api_writes() - before).unwrap();
+
+    // Kill the runner after each of its writes in turn; a fresh runner takes over each time.
+    for kill_after in 1..update_writes {
+        let cluster = cluster_with_services(&["web-stable", "web-canary"]);
+        deployed_then_updated(&cluster, CANARY).await;
+        let crashing = Crashing {
+            inner: &cluster,
+            writes_left: std::sync::atomic::AtomicI64::new(kill_after),
+        };
+        let first = Driver::new(&crashing, &no_metrics(), &mut Silent)
+            .run("shop", "web", &RunOptions::default())
+            .await;
+        assert!(
+            first.is_err(),
+            "the first runner is killed after {kill_after} writes"
+        );
+        let mut history = History::default();
+        let outcome = drive(&cluster, &no_metrics(), &mut history).await;
+        assert!(
+            matches!(outcome, Outcome::Promoted { .. }),
+            "kill after {kill_after}: {outcome:?}"
+        );
+        assert_eq!(
+            end_state(&cluster).await,
+            expected,
+            "kill after {kill_after}"
+        );
+        // No step is repeated: indexes never go backwards after the resume.
+        let indexes: Vec<i32> = history
+            .statuses
+            .iter()
+            .filter_map(|s| s.current_step_index)
+            .collect();
+        assert!(
+            indexes.windows(2).all(|w| w[0] <= w[1]),
+            "kill after {kill_after}: {indexes:?}"
+        );
+    }
+    assert!(
+        update_writes > 20,
+        "the reference run makes {update_writes} writes"
+    );
+}
