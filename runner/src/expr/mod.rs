@@ -98,8 +98,9 @@ impl ConditionError {
         }
     }
 
-    /// Whether the error is in the condition itself, whatever the result: what lint reports.
-    pub fn is_static(&self) -> bool {
+    /// Whether the condition failed to parse or compile, as opposed to failing while it ran.
+    /// [`check_condition`] only returns such errors.
+    pub fn is_compile_error(&self) -> bool {
         matches!(
             self,
             ConditionError::Syntax { .. } | ConditionError::Compile { .. }
@@ -209,7 +210,9 @@ impl Condition {
         let mut out: Vec<(String, String)> = Vec::new();
         for node in nodes {
             let text = self.source[node.span.0..node.span.1].trim().to_string();
-            if text == "result" || out.iter().any(|(t, _)| *t == text) {
+            // The whole condition's value is the verdict itself; `result` is shown already.
+            if text == "result" || text == self.source.trim() || out.iter().any(|(t, _)| *t == text)
+            {
                 continue;
             }
             let mut ast = node.clone();
@@ -568,6 +571,13 @@ fn error_assessment(
                 " Argo compiles conditions against the result's type ({}), so this is an Error, not Failed.",
                 result.go_type()
             ));
+            if matches!(result, Value::Vector(_) | Value::Array(_))
+                && error.to_string().contains("mismatched types []")
+            {
+                e.push_str(
+                    " The result is a list (a Prometheus vector): compare an element, as in `result[0] >= 0.95`, or every element, as in `all(result, # >= 0.95)`.",
+                );
+            }
         }
         e
     };

@@ -672,7 +672,7 @@ fn syntax_and_check_errors_have_positions() {
         e.to_string(),
         "invalid operation: == (mismatched types float64 and string)"
     );
-    assert!(e.is_static());
+    assert!(e.is_compile_error());
     // What depends on the result is not a lint error.
     assert_eq!(check_condition("result[0] > 0.9 && result.ok"), Ok(()));
     assert_eq!(check_condition("all(result, {# > 1})"), Ok(()));
@@ -715,6 +715,30 @@ fn explanations() {
     let a = evaluate_result(&v("0.5"), Some("reslt > 1"), None, now());
     assert!(
         a.explanation.ends_with("Did you mean `result`?"),
+        "{}",
+        a.explanation
+    );
+    let a = evaluate_result(&v("[0.5]"), Some("result > 0.1"), None, now());
+    assert!(
+        a.explanation.contains("compare an element"),
+        "{}",
+        a.explanation
+    );
+    let a = evaluate_result(&v("[0.97]"), Some("all(result, # > 0.9)"), None, now());
+    assert_eq!(
+        a.explanation,
+        "result [0.97] satisfied successCondition `all(result, # > 0.9)`"
+    );
+    let a = evaluate_result(
+        &v("[]"),
+        Some("len(result) > 0 && all(result, # > 0.9)"),
+        None,
+        now(),
+    );
+    assert_eq!(a.phase, Failed);
+    assert!(
+        a.explanation
+            .contains("(len(result) = 0, all(result, # > 0.9) = true)"),
         "{}",
         a.explanation
     );
