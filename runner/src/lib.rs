@@ -14,3 +14,5 @@
 pub mod cli;
 pub mod crd;
 pub mod error;
+pub mod manifest;
+pub mod validate;

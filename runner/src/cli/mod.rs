@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::error::ExitStatus;
 
 mod crds;
+mod lint;
 
 pub use crds::crd_files;
 
@@ -29,6 +30,8 @@ pub struct Cli {
 enum Command {
     /// Print the CRDs of the Argo Rollouts API that rollout-runner serves.
     Crds(crds::CrdsArgs),
+    /// Check manifests and report every problem with file, line, column, field path and hint.
+    Lint(lint::LintArgs),
 }
 
 /// Parse the command line, run the command and map its outcome to an exit code.
@@ -47,5 +50,6 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Crds(args) => crds::run(args),
+        Command::Lint(args) => lint::run(args),
     }
 }
