@@ -62,7 +62,7 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitStatus> {
             }
             match read_source(&file) {
                 Ok(source) => sources.push(source),
-                Err(problem) => problems.push(problem),
+                Err(problem) => problems.push(*problem),
             }
         }
     }
@@ -146,7 +146,9 @@ pub(crate) fn render_text(problems: &[Problem], files: usize) -> String {
             (true, true) => {}
             (false, true) => out.push_str(&format!("  --> {}\n", problem.object)),
             (true, false) => out.push_str(&format!("  --> {}\n", problem.path)),
-            (false, false) => out.push_str(&format!("  --> {}: {}\n", problem.object, problem.path)),
+            (false, false) => {
+                out.push_str(&format!("  --> {}: {}\n", problem.object, problem.path))
+            }
         }
         if let Some(hint) = &problem.hint {
             out.push_str(&format!("  hint: {hint}\n"));
@@ -209,7 +211,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
         Err(error) => {
             problems.push(unreadable(
                 dir,
-                format!("cannot read directory `{}`: {}", dir.display(), io_reason(&error)),
+                format!(
+                    "cannot read directory `{}`: {}",
+                    dir.display(),
+                    io_reason(&error)
+                ),
                 "check the directory's permissions",
             ));
             return;
@@ -233,16 +239,16 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
     }
 }
 
-fn read_source(file: &Path) -> Result<Source, Problem> {
+fn read_source(file: &Path) -> Result<Source, Box<Problem>> {
     let bytes = std::fs::read(file).map_err(|error| {
-        unreadable(
+        Box::new(unreadable(
             file,
             format!("cannot read `{}`: {}", file.display(), io_reason(&error)),
             "check the path and its permissions",
-        )
+        ))
     })?;
     let text = String::from_utf8(bytes).map_err(|error| {
-        unreadable(
+        Box::new(unreadable(
             file,
             format!(
                 "`{}` is not UTF-8 (invalid byte at offset {})",
@@ -250,7 +256,7 @@ fn read_source(file: &Path) -> Result<Source, Problem> {
                 error.utf8_error().valid_up_to()
             ),
             "save the file as UTF-8",
-        )
+        ))
     })?;
     Ok(Source::new(file.display().to_string(), text))
 }

@@ -290,6 +290,32 @@ impl ManifestSet {
         self.documents.iter().filter(move |d| d.is(&kind))
     }
 
+    /// Services, in input order.
+    pub fn services(&self) -> impl Iterator<Item = &Document> {
+        self.of_kind(&kinds::SERVICE)
+    }
+
+    /// Ingresses (`networking.k8s.io` and the legacy `extensions` group), in input order.
+    pub fn ingresses(&self) -> impl Iterator<Item = &Document> {
+        self.of_kind(&kinds::INGRESS)
+    }
+
+    /// Istio VirtualServices, in input order.
+    pub fn virtual_services(&self) -> impl Iterator<Item = &Document> {
+        self.of_kind(&kinds::VIRTUAL_SERVICE)
+    }
+
+    /// Gateway API HTTPRoutes, in input order.
+    pub fn http_routes(&self) -> impl Iterator<Item = &Document> {
+        self.of_kind(&kinds::HTTP_ROUTE)
+    }
+
+    /// The Rollout with this name, in a namespace compatible with `namespace`.
+    pub fn rollout(&self, namespace: Option<&str>, name: &str) -> Option<(&Document, &Rollout)> {
+        self.rollouts()
+            .find(|(d, _)| d.name == name && namespaces_match(d.namespace.as_deref(), namespace))
+    }
+
     /// Whether any document of the kind is among the inputs.
     pub fn has_kind(&self, kind: &KindRef) -> bool {
         self.of_kind(kind).next().is_some()
@@ -315,7 +341,8 @@ impl ManifestSet {
         &self,
         name: &str,
     ) -> Option<(&Document, &ClusterAnalysisTemplate)> {
-        self.cluster_analysis_templates().find(|(d, _)| d.name == name)
+        self.cluster_analysis_templates()
+            .find(|(d, _)| d.name == name)
     }
 }
 
@@ -398,13 +425,18 @@ fn classify(
     };
     let root = FieldPath::root();
     if !document.raw.is_object() {
-        problems.push(document.problem(
-            Severity::Error,
-            Rule::Document,
-            &root,
-            format!("document {} is not an object", index + 1),
-            Some("each YAML document must be a Kubernetes object with `apiVersion` and `kind`".into()),
-        ));
+        problems.push(
+            document.problem(
+                Severity::Error,
+                Rule::Document,
+                &root,
+                format!("document {} is not an object", index + 1),
+                Some(
+                    "each YAML document must be a Kubernetes object with `apiVersion` and `kind`"
+                        .into(),
+                ),
+            ),
+        );
         document.object = Object::Invalid;
         return document;
     }
@@ -450,7 +482,10 @@ fn decode_argo(document: &Document, problems: &mut Vec<Problem>) -> Object {
         let message = if document.kind.is_empty() {
             format!("document {} has no `kind`", document.index + 1)
         } else {
-            format!("unknown kind `{}` in {}", document.kind, document.api_version)
+            format!(
+                "unknown kind `{}` in {}",
+                document.kind, document.api_version
+            )
         };
         problems.push(document.problem(
             Severity::Error,
@@ -504,12 +539,15 @@ fn decode_argo(document: &Document, problems: &mut Vec<Problem>) -> Object {
     // Argo decodes into Go structs, where a missing `spec` or `metadata` is a zero value.
     let mut value = document.raw.clone();
     if let Some(map) = value.as_object_mut() {
-        map.entry("spec").or_insert_with(|| Value::Object(Default::default()));
+        map.entry("spec")
+            .or_insert_with(|| Value::Object(Default::default()));
         map.entry("metadata")
             .or_insert_with(|| Value::Object(Default::default()));
     }
     let decoded = match document.kind.as_str() {
-        "Rollout" => decode::<Rollout>(document, &value, problems).map(|r| Object::Rollout(Box::new(r))),
+        "Rollout" => {
+            decode::<Rollout>(document, &value, problems).map(|r| Object::Rollout(Box::new(r)))
+        }
         "AnalysisTemplate" => decode::<AnalysisTemplate>(document, &value, problems)
             .map(|t| Object::AnalysisTemplate(Box::new(t))),
         "ClusterAnalysisTemplate" => decode::<ClusterAnalysisTemplate>(document, &value, problems)
@@ -582,7 +620,9 @@ fn describe_type_error(message: &str, field: Option<&str>) -> (String, Option<St
     let hint = if quoted_number {
         Some("remove the quotes around the number".to_string())
     } else if let Some(field) = field.filter(|_| message.starts_with("invalid type")) {
-        Some(format!("check the type of `{field}` in the Argo Rollouts specification"))
+        Some(format!(
+            "check the type of `{field}` in the Argo Rollouts specification"
+        ))
     } else if message.starts_with("missing field") {
         Some("add the missing field".to_string())
     } else {

@@ -203,7 +203,10 @@ mod tests {
         ] {
             assert_eq!(FieldPath::parse(text).to_string(), text);
         }
-        assert_eq!(FieldPath::root().key("a").index(1).key("b").to_string(), "a[1].b");
+        assert_eq!(
+            FieldPath::root().key("a").index(1).key("b").to_string(),
+            "a[1].b"
+        );
         assert_eq!(FieldPath::parse("").to_string(), "");
     }
 
@@ -211,10 +214,19 @@ mod tests {
     fn locate_falls_back_to_the_nearest_ancestor() {
         let mut map = SpanMap::default();
         let at = |line, column| Position { line, column };
-        map.insert(FieldPath::root(), Span { key: None, value: at(1, 1) });
+        map.insert(
+            FieldPath::root(),
+            Span {
+                key: None,
+                value: at(1, 1),
+            },
+        );
         map.insert(
             FieldPath::parse("spec"),
-            Span { key: Some(at(3, 1)), value: at(4, 3) },
+            Span {
+                key: Some(at(3, 1)),
+                value: at(4, 3),
+            },
         );
         assert_eq!(map.locate(&FieldPath::parse("spec.selector")), at(3, 1));
         assert_eq!(map.locate(&FieldPath::parse("status")), at(1, 1));

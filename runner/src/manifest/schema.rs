@@ -63,7 +63,8 @@ fn schemas() -> &'static Schemas {
                 Some((kind, serde_json::to_value(schema).ok()?))
             })
             .collect();
-        let to_value = |schema: schemars::Schema| serde_json::to_value(schema).unwrap_or(Value::Bool(true));
+        let to_value =
+            |schema: schemars::Schema| serde_json::to_value(schema).unwrap_or(Value::Bool(true));
         Schemas {
             crds,
             pod_template: to_value(schemars::schema_for!(PodTemplateSpec)),
@@ -141,7 +142,13 @@ impl Walker<'_> {
         }
     }
 
-    fn walk_object(&mut self, schema: &Value, map: &Map<String, Value>, path: &FieldPath, depth: usize) {
+    fn walk_object(
+        &mut self,
+        schema: &Value,
+        map: &Map<String, Value>,
+        path: &FieldPath,
+        depth: usize,
+    ) {
         let root = self.root;
         let mut properties: Vec<(&str, &Value)> = Vec::new();
         for branch in branches(root, schema) {
@@ -188,7 +195,6 @@ impl Walker<'_> {
             }
         }
     }
-
 }
 
 /// Follow `$ref`s (`#/$defs/Name` or `#/definitions/Name`) against the root schema.
@@ -306,7 +312,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(closest("containres", &["containers", "volumes"]).as_deref(), Some("containers"));
+        assert_eq!(
+            closest("containres", &["containers", "volumes"]).as_deref(),
+            Some("containers")
+        );
         assert_eq!(closest("zzz", &["containers"]), None);
     }
 }

@@ -59,7 +59,10 @@ fn syntax_error(error: serde_saphyr::Error) -> SyntaxError {
         None => rendered,
     };
     let (message, hint) = if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
-        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
         (
             format!("duplicate key `{key}`"),
             Some("a key may appear once per mapping: remove or merge the repeated one".to_string()),
@@ -70,7 +73,10 @@ fn syntax_error(error: serde_saphyr::Error) -> SyntaxError {
             Some("indent YAML with spaces, not tabs".to_string()),
         )
     } else {
-        (message, Some("fix the YAML syntax at this position".to_string()))
+        (
+            message,
+            Some("fix the YAML syntax at this position".to_string()),
+        )
     };
     SyntaxError {
         message: format!("invalid YAML: {message}"),

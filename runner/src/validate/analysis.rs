@@ -28,7 +28,13 @@ pub(crate) fn validate_template_spec(spec: &AnalysisTemplateSpec, _run: bool) ->
     placeholders(&mut f, &spec.metrics, &spec.args, &path.key("metrics"));
     if spec.templates.is_empty() {
         let names: Vec<&str> = spec.metrics.iter().map(|m| m.name.as_str()).collect();
-        metric_rules(&mut f, &spec.dry_run, &spec.measurement_retention, &names, &path);
+        metric_rules(
+            &mut f,
+            &spec.dry_run,
+            &spec.measurement_retention,
+            &names,
+            &path,
+        );
     }
     for (i, template) in spec.templates.iter().enumerate() {
         if template.template_name.is_empty() {
@@ -48,7 +54,11 @@ pub(crate) fn validate_run_spec(spec: &AnalysisRunSpec) -> Vec<Finding> {
     let mut f = Findings::default();
     let path = FieldPath::parse("spec");
     if spec.metrics.is_empty() {
-        f.spec(path.key("metrics"), m::NO_METRICS, "add at least one metric");
+        f.spec(
+            path.key("metrics"),
+            m::NO_METRICS,
+            "add at least one metric",
+        );
     }
     f.extend(metrics(&spec.metrics, &path.key("metrics")));
     template_arguments(&mut f, &spec.args, &path.key("args"));
@@ -63,7 +73,13 @@ pub(crate) fn validate_run_spec(spec: &AnalysisRunSpec) -> Vec<Finding> {
     }
     placeholders(&mut f, &spec.metrics, &spec.args, &path.key("metrics"));
     let names: Vec<&str> = spec.metrics.iter().map(|m| m.name.as_str()).collect();
-    metric_rules(&mut f, &spec.dry_run, &spec.measurement_retention, &names, &path);
+    metric_rules(
+        &mut f,
+        &spec.dry_run,
+        &spec.measurement_retention,
+        &names,
+        &path,
+    );
     f.into_vec()
 }
 
@@ -110,8 +126,14 @@ fn validate_metric(f: &mut Findings, metric: &Metric, path: &FieldPath) {
         (metric.count.as_ref(), "count"),
         (metric.failure_limit.as_ref(), "failureLimit"),
         (metric.inconclusive_limit.as_ref(), "inconclusiveLimit"),
-        (metric.consecutive_error_limit.as_ref(), "consecutiveErrorLimit"),
-        (metric.consecutive_success_limit.as_ref(), "consecutiveSuccessLimit"),
+        (
+            metric.consecutive_error_limit.as_ref(),
+            "consecutiveErrorLimit",
+        ),
+        (
+            metric.consecutive_success_limit.as_ref(),
+            "consecutiveSuccessLimit",
+        ),
     ] {
         if limit_written(value) && limit(value).is_none() {
             f.spec(
@@ -167,13 +189,21 @@ fn validate_metric(f: &mut Findings, metric: &Metric, path: &FieldPath) {
             if failure >= 0 && count < failure + consecutive_success {
                 f.spec(path.key("count"), m::COUNT_LESS_THAN_LIMITS, hint);
             } else if failure < 0 && count < consecutive_success {
-                f.spec(path.key("count"), m::COUNT_LESS_THAN_CONSECUTIVE_SUCCESS_LIMIT, hint);
+                f.spec(
+                    path.key("count"),
+                    m::COUNT_LESS_THAN_CONSECUTIVE_SUCCESS_LIMIT,
+                    hint,
+                );
             }
         } else if count < failure {
             f.spec(path.key("count"), m::COUNT_LESS_THAN_FAILURE_LIMIT, hint);
         }
         if count < inconclusive {
-            f.spec(path.key("count"), m::COUNT_LESS_THAN_INCONCLUSIVE_LIMIT, hint);
+            f.spec(
+                path.key("count"),
+                m::COUNT_LESS_THAN_INCONCLUSIVE_LIMIT,
+                hint,
+            );
         }
     }
     if count > 1 && metric.interval.is_empty() {
@@ -221,7 +251,11 @@ fn validate_metric(f: &mut Findings, metric: &Metric, path: &FieldPath) {
     }
     let pp = path.key("provider");
     if let Some(web) = &provider.web {
-        let method = if web.method.is_empty() { "GET" } else { web.method.as_str() };
+        let method = if web.method.is_empty() {
+            "GET"
+        } else {
+            web.method.as_str()
+        };
         let has_body = !web.body.is_empty() || web.json_body.is_some();
         if has_body && !["POST", "PUT"].contains(&method) {
             f.spec(
@@ -238,7 +272,11 @@ fn validate_metric(f: &mut Findings, metric: &Metric, path: &FieldPath) {
             );
         }
         if web.url.is_empty() {
-            f.spec(pp.key("web").key("url"), "web metric has no url", "set `url`");
+            f.spec(
+                pp.key("web").key("url"),
+                "web metric has no url",
+                "set `url`",
+            );
         }
     }
     if let Some(prometheus) = &provider.prometheus {
@@ -250,10 +288,8 @@ fn validate_metric(f: &mut Findings, metric: &Metric, path: &FieldPath) {
             );
         }
         let address = &prometheus.address;
-        if !address.is_empty()
-            && !is_templated(address)
-            && !(address.starts_with("http://") || address.starts_with("https://"))
-        {
+        let checkable = !address.is_empty() && !is_templated(address);
+        if checkable && !address.starts_with("http://") && !address.starts_with("https://") {
             f.spec(
                 pp.key("prometheus").key("address"),
                 format!("prometheus address `{address}` is not an http(s) URL"),
@@ -320,7 +356,11 @@ fn template_arguments(f: &mut Findings, args: &[Argument], path: &FieldPath) {
     for (i, arg) in args.iter().enumerate() {
         let at = path.index(i);
         if arg.name.is_empty() {
-            f.spec(at.key("name"), "argument has no name", "name every argument");
+            f.spec(
+                at.key("name"),
+                "argument has no name",
+                "name every argument",
+            );
         } else if !names.insert(arg.name.as_str()) {
             f.spec(
                 at.key("name"),
@@ -397,7 +437,11 @@ pub(crate) fn metric_rules(
     let rules = dry_run
         .iter()
         .map(|d| (d.metric_name.as_str(), "dryRun"))
-        .chain(retention.iter().map(|r| (r.metric_name.as_str(), "measurementRetention")));
+        .chain(
+            retention
+                .iter()
+                .map(|r| (r.metric_name.as_str(), "measurementRetention")),
+        );
     let mut index = std::collections::HashMap::<&str, usize>::new();
     for (pattern, field) in rules {
         let i = *index.entry(field).and_modify(|i| *i += 1).or_insert(0);
@@ -447,7 +491,9 @@ mod tests {
     #[test]
     fn placeholders_are_found() {
         assert_eq!(
-            arg_placeholders("a {{args.service-name}} b {{ args.x }} {{templates.t.podTemplateHash}}"),
+            arg_placeholders(
+                "a {{args.service-name}} b {{ args.x }} {{templates.t.podTemplateHash}}"
+            ),
             ["service-name", "x"]
         );
     }

@@ -26,7 +26,11 @@ pub fn validate_experiment(experiment: &Experiment) -> Vec<Finding> {
     for (i, template) in spec.templates.iter().enumerate() {
         let at = path.key("templates").index(i);
         if template.name.is_empty() {
-            f.spec(at.key("name"), "experiment template has no name", "name every template");
+            f.spec(
+                at.key("name"),
+                "experiment template has no name",
+                "name every template",
+            );
         } else if !names.insert(template.name.as_str()) {
             f.spec(
                 at.key("name"),
@@ -95,14 +99,22 @@ pub fn validate_experiment(experiment: &Experiment) -> Vec<Finding> {
         (spec.scale_down_delay_seconds, "scaleDownDelaySeconds"),
     ] {
         if value.is_some_and(|v| v < 0) {
-            f.spec(path.key(name), m::NON_NEGATIVE, "use 0 or a positive number");
+            f.spec(
+                path.key(name),
+                m::NON_NEGATIVE,
+                "use 0 or a positive number",
+            );
         }
     }
     let mut analysis_names = HashSet::new();
     for (i, analysis) in spec.analyses.iter().enumerate() {
         let at = path.key("analyses").index(i);
         if analysis.name.is_empty() {
-            f.spec(at.key("name"), "experiment analysis has no name", "name every analysis");
+            f.spec(
+                at.key("name"),
+                "experiment analysis has no name",
+                "name every analysis",
+            );
         } else if !analysis_names.insert(analysis.name.as_str()) {
             f.spec(
                 at.key("name"),

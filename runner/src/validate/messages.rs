@@ -15,7 +15,8 @@ pub fn invalid_set_weight(max: i32) -> String {
 pub const EXPERIMENT_WEIGHT_WITHOUT_TRAFFIC_ROUTING: &str =
     "Experiment template weight cannot be set unless TrafficRouting is enabled";
 pub const EXPERIMENT_WEIGHT_ROUTERS: &str = "Experiment template weight is only available for TrafficRouting with SMI, ALB, Istio and Plugins at this time";
-pub const SET_CANARY_SCALE_TRAFFIC_POLICY: &str = "SetCanaryScale requires TrafficRouting to be set";
+pub const SET_CANARY_SCALE_TRAFFIC_POLICY: &str =
+    "SetCanaryScale requires TrafficRouting to be set";
 pub const SET_HEADER_ROUTE_TRAFFIC_POLICY: &str =
     "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix";
 pub const SET_MIRROR_ROUTE_TRAFFIC_POLICY: &str =
@@ -28,8 +29,7 @@ pub const SET_HEADER_ROUTE_ALB_VALUE: &str =
     "SetHeaderRoute match value invalid. ALB supports 'exact' value only";
 pub const INVALID_DURATION: &str = "Duration needs to be greater than 0";
 pub const MAX_SURGE_MAX_UNAVAILABLE: &str = "MaxSurge and MaxUnavailable both can not be zero";
-pub const INVALID_STEP: &str =
-    "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause";
+pub const INVALID_STEP: &str = "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause";
 pub const MULTIPLE_STRATEGIES: &str = "Multiple Strategies can not be listed";
 pub const DUPLICATED_SERVICES_BLUE_GREEN: &str = "This rollout uses the same service for the active and preview services, but two different services are required.";
 pub const DUPLICATED_SERVICES_CANARY: &str = "This rollout uses the same service for the stable and canary services, but two different services are required.";
@@ -61,7 +61,8 @@ pub const ROUTE_NOT_IN_MANAGED_ROUTES: &str =
 pub const EMPTY_SELECTOR: &str = "empty selector is invalid for deployment";
 pub const INVALID_SELECTOR: &str = "invalid label selector";
 pub const SELECTOR_DOES_NOT_MATCH: &str = "`selector` does not match template `labels`";
-pub const TEMPLATE_WITH_WORKLOAD_REF: &str = "template must be empty for workload reference rollout";
+pub const TEMPLATE_WITH_WORKLOAD_REF: &str =
+    "template must be empty for workload reference rollout";
 pub const NON_NEGATIVE: &str = "must be greater than or equal to 0";
 pub const PROGRESS_DEADLINE: &str = "must be greater than minReadySeconds";
 pub const NGINX_INGRESS_BOTH: &str =
@@ -72,7 +73,8 @@ pub const ALB_INGRESS_BOTH: &str =
     "Either Ingress or Ingresses must be configured. Both are configured.";
 pub const ALB_INGRESS_NEITHER: &str =
     "Either Ingress or Ingresses must be configured. Neither are configured.";
-pub const ISTIO_VIRTUAL_SERVICES: &str = "either VirtualService or VirtualServices must be configured";
+pub const ISTIO_VIRTUAL_SERVICES: &str =
+    "either VirtualService or VirtualServices must be configured";
 
 // Metrics (`utils/analysis/factory.go` `ValidateMetric`).
 pub const NO_METRICS: &str = "no metrics specified";
@@ -81,7 +83,8 @@ pub const MULTIPLE_PROVIDERS: &str = "multiple providers specified";
 pub const COUNT_LESS_THAN_FAILURE_LIMIT: &str = "count must be >= failureLimit";
 pub const COUNT_LESS_THAN_INCONCLUSIVE_LIMIT: &str = "count must be >= inconclusiveLimit";
 pub const COUNT_LESS_THAN_LIMITS: &str = "count must be >= failureLimit + consecutiveSuccessLimit";
-pub const COUNT_LESS_THAN_CONSECUTIVE_SUCCESS_LIMIT: &str = "count must be >= consecutiveSuccessLimit";
+pub const COUNT_LESS_THAN_CONSECUTIVE_SUCCESS_LIMIT: &str =
+    "count must be >= consecutiveSuccessLimit";
 pub const INTERVAL_REQUIRED: &str = "interval must be specified when count > 1";
 pub const FAILURE_LIMIT_NEGATIVE: &str = "failureLimit must be >= -1";
 pub const INCONCLUSIVE_LIMIT_NEGATIVE: &str = "inconclusiveLimit must be >= 0";

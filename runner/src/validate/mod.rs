@@ -279,7 +279,10 @@ mod tests {
     #[test]
     fn conditions() {
         assert_eq!(check_condition("result[0] >= 0.95"), Ok(()));
-        assert_eq!(check_condition("len(result) > 0 && all(result, {# < 5})"), Ok(()));
+        assert_eq!(
+            check_condition("len(result) > 0 && all(result, {# < 5})"),
+            Ok(())
+        );
         assert_eq!(check_condition("result == \"a)\""), Ok(()));
         assert_eq!(check_condition("result[0] >= {{args.threshold}}"), Ok(()));
         assert!(check_condition("").is_err());

@@ -15,12 +15,10 @@ use super::analysis::arg_placeholders;
 use super::messages as m;
 use super::{Options, is_templated};
 use crate::crd::{
-    AnalysisRunArgument, Argument, CanaryStrategy, GATEWAY_API_PLUGIN, IntOrString, MANAGED_BY_ROLLOUTS_ANNOTATION,
-    Metric, POD_TEMPLATE_HASH_LABEL, Rollout, RolloutAnalysis,
+    AnalysisRunArgument, Argument, CanaryStrategy, GATEWAY_API_PLUGIN, IntOrString,
+    MANAGED_BY_ROLLOUTS_ANNOTATION, Metric, POD_TEMPLATE_HASH_LABEL, Rollout, RolloutAnalysis,
 };
-use crate::manifest::{
-    Document, FieldPath, KindRef, ManifestSet, Problem, Rule, Severity, kinds,
-};
+use crate::manifest::{Document, FieldPath, KindRef, ManifestSet, Problem, Rule, Severity, kinds};
 
 pub(crate) fn validate_references(set: &ManifestSet, options: &Options) -> Vec<Problem> {
     let mut context = Context {
@@ -61,7 +59,10 @@ pub(crate) fn validate_references(set: &ManifestSet, options: &Options) -> Vec<P
     let nested: Vec<(&Document, Vec<(bool, String)>)> = set
         .analysis_templates()
         .map(|(d, t)| (d, &t.spec))
-        .chain(set.cluster_analysis_templates().map(|(d, t)| (d, &t.spec.template)))
+        .chain(
+            set.cluster_analysis_templates()
+                .map(|(d, t)| (d, &t.spec.template)),
+        )
         .map(|(d, spec)| {
             (
                 d,
@@ -74,7 +75,9 @@ pub(crate) fn validate_references(set: &ManifestSet, options: &Options) -> Vec<P
         .collect();
     for (document, refs) in nested {
         for (i, (cluster, name)) in refs.into_iter().enumerate() {
-            let path = FieldPath::parse("spec.templates").index(i).key("templateName");
+            let path = FieldPath::parse("spec.templates")
+                .index(i)
+                .key("templateName");
             if !name.is_empty() && context.template(document, cluster, &name).is_none() {
                 context.missing_template(document, cluster, &name, &path);
             }
@@ -168,7 +171,9 @@ impl<'a> Context<'a> {
     /// Nested `spec.templates` of a template, by (cluster, name).
     fn nested_refs(&self, referrer: &Document, cluster: bool, name: &str) -> Vec<(bool, String)> {
         let spec = if cluster {
-            self.set.cluster_analysis_template(name).map(|(_, t)| &t.spec.template)
+            self.set
+                .cluster_analysis_template(name)
+                .map(|(_, t)| &t.spec.template)
         } else {
             self.set
                 .analysis_template(referrer.namespace.as_deref(), name)
@@ -183,7 +188,13 @@ impl<'a> Context<'a> {
         .unwrap_or_default()
     }
 
-    fn missing_template(&mut self, document: &Document, cluster: bool, name: &str, path: &FieldPath) {
+    fn missing_template(
+        &mut self,
+        document: &Document,
+        cluster: bool,
+        name: &str,
+        path: &FieldPath,
+    ) {
         if self.options.is_external_template(cluster, name) {
             return;
         }
@@ -249,9 +260,7 @@ impl<'a> Context<'a> {
             for arg in template.args {
                 let value = arg.value.as_deref();
                 match declared.get(arg.name.as_str()) {
-                    Some((Some(previous), _, _))
-                        if value.is_some_and(|v| v != *previous) =>
-                    {
+                    Some((Some(previous), _, _)) if value.is_some_and(|v| v != *previous) => {
                         self.problems.push(document.problem(
                             Severity::Error,
                             Rule::Reference,
@@ -304,7 +313,10 @@ impl<'a> Context<'a> {
                         Severity::Warning,
                         Rule::Reference,
                         &args_path.index(i).key("name"),
-                        format!("argument `{}` is not declared by any of the templates", arg.name),
+                        format!(
+                            "argument `{}` is not declared by any of the templates",
+                            arg.name
+                        ),
                         Some("remove it, or declare it under the template's `spec.args`".into()),
                     ));
                 }
@@ -315,7 +327,10 @@ impl<'a> Context<'a> {
         let mut names: HashMap<&str, &str> = HashMap::new();
         for (template, path) in &resolved {
             for metric in template.metrics {
-                if names.insert(metric.name.as_str(), template.name.as_str()).is_some() {
+                if names
+                    .insert(metric.name.as_str(), template.name.as_str())
+                    .is_some()
+                {
                     self.problems.push(document.problem(
                         Severity::Error,
                         Rule::Reference,
@@ -375,7 +390,12 @@ impl<'a> Context<'a> {
             for (i, step) in canary.steps.iter().enumerate() {
                 let at = path.key("steps").index(i);
                 if let Some(analysis) = &step.analysis {
-                    self.rollout_analysis(document, AnalysisUse::Step, analysis, &at.key("analysis"));
+                    self.rollout_analysis(
+                        document,
+                        AnalysisUse::Step,
+                        analysis,
+                        &at.key("analysis"),
+                    );
                 }
                 if let Some(experiment) = &step.experiment {
                     for (j, analysis) in experiment.analyses.iter().enumerate() {
@@ -515,7 +535,9 @@ impl<'a> Context<'a> {
         if name.is_empty() {
             return None;
         }
-        let found = self.set.find(kind, namespace.or(document.namespace.as_deref()), name);
+        let found = self
+            .set
+            .find(kind, namespace.or(document.namespace.as_deref()), name);
         if found.is_none() {
             self.not_found(document, kind, name, path);
         }
@@ -550,25 +572,57 @@ impl<'a> Context<'a> {
         let mut services: Vec<(ServiceRole, &str, FieldPath)> = Vec::new();
         if let Some(canary) = spec.canary() {
             let path = strategy.key("canary");
-            services.push((ServiceRole::Canary, &canary.canary_service, path.key("canaryService")));
-            services.push((ServiceRole::Stable, &canary.stable_service, path.key("stableService")));
+            services.push((
+                ServiceRole::Canary,
+                &canary.canary_service,
+                path.key("canaryService"),
+            ));
+            services.push((
+                ServiceRole::Stable,
+                &canary.stable_service,
+                path.key("stableService"),
+            ));
             if let Some(ping_pong) = &canary.ping_pong {
-                services.push((ServiceRole::Ping, &ping_pong.ping_service, path.keys("pingPong.pingService")));
-                services.push((ServiceRole::Pong, &ping_pong.pong_service, path.keys("pingPong.pongService")));
+                services.push((
+                    ServiceRole::Ping,
+                    &ping_pong.ping_service,
+                    path.keys("pingPong.pingService"),
+                ));
+                services.push((
+                    ServiceRole::Pong,
+                    &ping_pong.pong_service,
+                    path.keys("pingPong.pongService"),
+                ));
             }
             if let Some(routing) = &canary.traffic_routing {
                 if let Some(smi) = &routing.smi {
-                    services.push((ServiceRole::Root, &smi.root_service, path.keys("trafficRouting.smi.rootService")));
+                    services.push((
+                        ServiceRole::Root,
+                        &smi.root_service,
+                        path.keys("trafficRouting.smi.rootService"),
+                    ));
                 }
                 if let Some(alb) = &routing.alb {
-                    services.push((ServiceRole::Root, &alb.root_service, path.keys("trafficRouting.alb.rootService")));
+                    services.push((
+                        ServiceRole::Root,
+                        &alb.root_service,
+                        path.keys("trafficRouting.alb.rootService"),
+                    ));
                 }
             }
         }
         if let Some(blue_green) = spec.blue_green() {
             let path = strategy.key("blueGreen");
-            services.push((ServiceRole::Active, &blue_green.active_service, path.key("activeService")));
-            services.push((ServiceRole::Preview, &blue_green.preview_service, path.key("previewService")));
+            services.push((
+                ServiceRole::Active,
+                &blue_green.active_service,
+                path.key("activeService"),
+            ));
+            services.push((
+                ServiceRole::Preview,
+                &blue_green.preview_service,
+                path.key("previewService"),
+            ));
         }
         let mut checked = HashSet::new();
         for (role, name, path) in services {
@@ -587,13 +641,18 @@ impl<'a> Context<'a> {
                 .and_then(Value::as_str)
                 .filter(|owner| *owner != document.name)
             {
-                self.problems.push(document.problem(
-                    Severity::Error,
-                    Rule::Reference,
-                    &path,
-                    format!("Service \"{name}\" is managed by another Rollout (`{owner}`)"),
-                    Some("each Service may be managed by one Rollout: use a Service of its own".into()),
-                ));
+                self.problems.push(
+                    document.problem(
+                        Severity::Error,
+                        Rule::Reference,
+                        &path,
+                        format!("Service \"{name}\" is managed by another Rollout (`{owner}`)"),
+                        Some(
+                            "each Service may be managed by one Rollout: use a Service of its own"
+                                .into(),
+                        ),
+                    ),
+                );
             }
             let Some(labels) = &template_labels else {
                 continue;
@@ -610,7 +669,8 @@ impl<'a> Context<'a> {
                 }
                 let value = value.as_str().unwrap_or_default();
                 let in_template = labels.get(key).is_some_and(|v| v == value);
-                let in_ephemeral = ephemeral.is_some_and(|e| e.get(key).is_some_and(|v| v == value));
+                let in_ephemeral =
+                    ephemeral.is_some_and(|e| e.get(key).is_some_and(|v| v == value));
                 if !in_template && !in_ephemeral {
                     self.problems.push(document.problem(
                         Severity::Error,
@@ -634,7 +694,10 @@ impl<'a> Context<'a> {
         if let Some(nginx) = &routing.nginx {
             let mut ingresses = Vec::new();
             if !nginx.stable_ingress.is_empty() {
-                ingresses.push((nginx.stable_ingress.as_str(), path.keys("nginx.stableIngress")));
+                ingresses.push((
+                    nginx.stable_ingress.as_str(),
+                    path.keys("nginx.stableIngress"),
+                ));
             }
             for (i, name) in nginx.stable_ingresses.iter().enumerate() {
                 ingresses.push((name.as_str(), path.keys("nginx.stableIngresses").index(i)));
@@ -666,14 +729,17 @@ impl<'a> Context<'a> {
                 virtual_services.push((vs, path.keys("istio.virtualService.name")));
             }
             for (i, vs) in istio.virtual_services.iter().enumerate() {
-                virtual_services.push((vs, path.keys("istio.virtualServices").index(i).key("name")));
+                virtual_services
+                    .push((vs, path.keys("istio.virtualServices").index(i).key("name")));
             }
             for (vs, at) in virtual_services {
                 let (namespace, name) = match vs.name.split_once('/') {
                     Some((ns, name)) => (Some(ns), name),
                     None => (None, vs.name.as_str()),
                 };
-                if let Some(found) = self.lookup(document, &kinds::VIRTUAL_SERVICE, namespace, name, &at) {
+                if let Some(found) =
+                    self.lookup(document, &kinds::VIRTUAL_SERVICE, namespace, name, &at)
+                {
                     for error in istio_routes(rollout, canary, vs, found) {
                         self.problems.push(document.problem(
                             Severity::Error,
@@ -687,7 +753,9 @@ impl<'a> Context<'a> {
             }
             if let Some(rule) = &istio.destination_rule {
                 let at = path.keys("istio.destinationRule.name");
-                if let Some(found) = self.lookup(document, &kinds::DESTINATION_RULE, None, &rule.name, &at) {
+                if let Some(found) =
+                    self.lookup(document, &kinds::DESTINATION_RULE, None, &rule.name, &at)
+                {
                     let subsets: Vec<&str> = found
                         .field("spec.subsets")
                         .and_then(Value::as_array)
@@ -702,8 +770,13 @@ impl<'a> Context<'a> {
                                 Severity::Error,
                                 Rule::Reference,
                                 &path.keys("istio.destinationRule").key(field),
-                                format!("DestinationRule `{}` has no subset named `{subset}`", rule.name),
-                                Some("add the subset to the DestinationRule's `spec.subsets`".into()),
+                                format!(
+                                    "DestinationRule `{}` has no subset named `{subset}`",
+                                    rule.name
+                                ),
+                                Some(
+                                    "add the subset to the DestinationRule's `spec.subsets`".into(),
+                                ),
                             ));
                         }
                     }
@@ -719,16 +792,32 @@ impl<'a> Context<'a> {
             let namespace = (!gateway.namespace.is_empty()).then_some(gateway.namespace.as_str());
             let mut routes: Vec<(&'static KindRef, &str, FieldPath)> = Vec::new();
             if !gateway.http_route.is_empty() {
-                routes.push((&kinds::HTTP_ROUTE, &gateway.http_route, base.key("httpRoute")));
+                routes.push((
+                    &kinds::HTTP_ROUTE,
+                    &gateway.http_route,
+                    base.key("httpRoute"),
+                ));
             }
             for (i, r) in gateway.http_routes.iter().enumerate() {
-                routes.push((&kinds::HTTP_ROUTE, &r.name, base.key("httpRoutes").index(i).key("name")));
+                routes.push((
+                    &kinds::HTTP_ROUTE,
+                    &r.name,
+                    base.key("httpRoutes").index(i).key("name"),
+                ));
             }
             if !gateway.grpc_route.is_empty() {
-                routes.push((&kinds::GRPC_ROUTE, &gateway.grpc_route, base.key("grpcRoute")));
+                routes.push((
+                    &kinds::GRPC_ROUTE,
+                    &gateway.grpc_route,
+                    base.key("grpcRoute"),
+                ));
             }
             for (i, r) in gateway.grpc_routes.iter().enumerate() {
-                routes.push((&kinds::GRPC_ROUTE, &r.name, base.key("grpcRoutes").index(i).key("name")));
+                routes.push((
+                    &kinds::GRPC_ROUTE,
+                    &r.name,
+                    base.key("grpcRoutes").index(i).key("name"),
+                ));
             }
             for (kind, name, at) in routes {
                 let Some(found) = self.lookup(document, kind, namespace, name, &at) else {
@@ -743,7 +832,10 @@ impl<'a> Context<'a> {
                     .flatten()
                     .filter_map(|b| b.get("name")?.as_str())
                     .collect();
-                for (service, role) in [(&canary.canary_service, "canary"), (&canary.stable_service, "stable")] {
+                for (service, role) in [
+                    (&canary.canary_service, "canary"),
+                    (&canary.stable_service, "stable"),
+                ] {
                     if !service.is_empty() && !backends.contains(&service.as_str()) {
                         self.problems.push(document.problem(
                             Severity::Error,
@@ -783,7 +875,11 @@ impl<'a> Context<'a> {
             .flatten()
             .filter_map(|p| p.get("backend"))
             .any(|backend| {
-                backend.get("service").and_then(|s| s.get("name")).and_then(Value::as_str) == Some(service)
+                backend
+                    .get("service")
+                    .and_then(|s| s.get("name"))
+                    .and_then(Value::as_str)
+                    == Some(service)
                     || backend.get("serviceName").and_then(Value::as_str) == Some(service)
             });
         if !has_rule {
@@ -806,9 +902,9 @@ fn caller_args(args: &[AnalysisRunArgument]) -> Vec<CallerArg> {
         .map(|a| CallerArg {
             name: a.name.clone(),
             supplied: !a.value.is_empty()
-                || a.value_from.as_ref().is_some_and(|v| {
-                    v.pod_template_hash_value.is_some() || v.field_ref.is_some()
-                }),
+                || a.value_from
+                    .as_ref()
+                    .is_some_and(|v| v.pod_template_hash_value.is_some() || v.field_ref.is_some()),
             value: (!a.value.is_empty()).then(|| a.value.clone()),
         })
         .collect()
@@ -820,24 +916,40 @@ fn all_rollout_args(rollout: &Rollout) -> Vec<(FieldPath, &AnalysisRunArgument)>
     let mut lists: Vec<(&[AnalysisRunArgument], FieldPath)> = Vec::new();
     if let Some(canary) = rollout.spec.canary() {
         if let Some(background) = &canary.analysis {
-            lists.push((&background.analysis.args, strategy.keys("canary.analysis.args")));
+            lists.push((
+                &background.analysis.args,
+                strategy.keys("canary.analysis.args"),
+            ));
         }
         for (i, step) in canary.steps.iter().enumerate() {
             let at = strategy.keys("canary.steps").index(i);
             if let Some(analysis) = &step.analysis {
                 lists.push((&analysis.args, at.keys("analysis.args")));
             }
-            for (j, analysis) in step.experiment.iter().flat_map(|e| e.analyses.iter().enumerate()) {
-                lists.push((&analysis.args, at.keys("experiment.analyses").index(j).key("args")));
+            for (j, analysis) in step
+                .experiment
+                .iter()
+                .flat_map(|e| e.analyses.iter().enumerate())
+            {
+                lists.push((
+                    &analysis.args,
+                    at.keys("experiment.analyses").index(j).key("args"),
+                ));
             }
         }
     }
     if let Some(blue_green) = rollout.spec.blue_green() {
         if let Some(analysis) = &blue_green.pre_promotion_analysis {
-            lists.push((&analysis.args, strategy.keys("blueGreen.prePromotionAnalysis.args")));
+            lists.push((
+                &analysis.args,
+                strategy.keys("blueGreen.prePromotionAnalysis.args"),
+            ));
         }
         if let Some(analysis) = &blue_green.post_promotion_analysis {
-            lists.push((&analysis.args, strategy.keys("blueGreen.postPromotionAnalysis.args")));
+            lists.push((
+                &analysis.args,
+                strategy.keys("blueGreen.postPromotionAnalysis.args"),
+            ));
         }
     }
     lists
@@ -960,13 +1072,19 @@ fn istio_routes(
             .collect();
         match destination_rule {
             Some(rule) => {
-                if !destinations.iter().any(|(_, s)| *s == rule.canary_subset_name) {
+                if !destinations
+                    .iter()
+                    .any(|(_, s)| *s == rule.canary_subset_name)
+                {
                     return Err(format!(
                         "Canary DestinationRule subset '{}' not found in route",
                         rule.canary_subset_name
                     ));
                 }
-                if !destinations.iter().any(|(_, s)| *s == rule.stable_subset_name) {
+                if !destinations
+                    .iter()
+                    .any(|(_, s)| *s == rule.stable_subset_name)
+                {
                     return Err(format!(
                         "Stable DestinationRule subset '{}' not found in route",
                         rule.stable_subset_name
@@ -974,11 +1092,23 @@ fn istio_routes(
                 }
             }
             None => {
-                if !destinations.iter().any(|(h, _)| *h == canary.canary_service) {
-                    return Err(format!("Canary Service '{}' not found in route", canary.canary_service));
+                if !destinations
+                    .iter()
+                    .any(|(h, _)| *h == canary.canary_service)
+                {
+                    return Err(format!(
+                        "Canary Service '{}' not found in route",
+                        canary.canary_service
+                    ));
                 }
-                if !destinations.iter().any(|(h, _)| *h == canary.stable_service) {
-                    return Err(format!("Stable Service '{}' not found in route", canary.stable_service));
+                if !destinations
+                    .iter()
+                    .any(|(h, _)| *h == canary.stable_service)
+                {
+                    return Err(format!(
+                        "Stable Service '{}' not found in route",
+                        canary.stable_service
+                    ));
                 }
             }
         }
@@ -1000,7 +1130,12 @@ fn istio_routes(
         .and_then(Value::as_array)
         .map(|a| a.iter().collect())
         .unwrap_or_default();
-    let route_name = |r: &Value| r.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let route_name = |r: &Value| {
+        r.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let uses_http = !vs.routes.is_empty() || (vs.tls_routes.is_empty() && vs.tcp_routes.is_empty());
     if http.is_empty() && tls.is_empty() && tcp.is_empty() {
         errors.push(format!(
@@ -1032,26 +1167,35 @@ fn istio_routes(
         }
         for route in selected {
             if let Err(error) = check_destinations(route) {
-                errors.push(format!("Istio VirtualService `{name}` has invalid HTTP routes. Error: {error}"));
+                errors.push(format!(
+                    "Istio VirtualService `{name}` has invalid HTTP routes. Error: {error}"
+                ));
             }
         }
     } else if uses_http {
-        errors.push(format!("Istio VirtualService `{name}` has no HTTP routes (spec.http)"));
+        errors.push(format!(
+            "Istio VirtualService `{name}` has no HTTP routes (spec.http)"
+        ));
     }
     let port_of = |m: &Value| m.get("port").and_then(Value::as_i64);
     for wanted in &vs.tls_routes {
         let matching: Vec<&&Value> = tls
             .iter()
             .filter(|route| {
-                route.get("match").and_then(Value::as_array).into_iter().flatten().any(|m| {
-                    let hosts: Vec<&str> = m
-                        .get("sniHosts")
-                        .and_then(Value::as_array)
-                        .map(|h| h.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    wanted.port.is_none_or(|p| port_of(m) == Some(p))
-                        && wanted.sni_hosts.iter().all(|h| hosts.contains(&h.as_str()))
-                })
+                route
+                    .get("match")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|m| {
+                        let hosts: Vec<&str> = m
+                            .get("sniHosts")
+                            .and_then(Value::as_array)
+                            .map(|h| h.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default();
+                        wanted.port.is_none_or(|p| port_of(m) == Some(p))
+                            && wanted.sni_hosts.iter().all(|h| hosts.contains(&h.as_str()))
+                    })
             })
             .collect();
         if matching.is_empty() {
@@ -1059,7 +1203,9 @@ fn istio_routes(
         }
         for route in matching {
             if let Err(error) = check_destinations(route) {
-                errors.push(format!("Istio VirtualService `{name}` has invalid TLS routes. Error: {error}"));
+                errors.push(format!(
+                    "Istio VirtualService `{name}` has invalid TLS routes. Error: {error}"
+                ));
             }
         }
     }
@@ -1080,7 +1226,9 @@ fn istio_routes(
         }
         for route in matching {
             if let Err(error) = check_destinations(route) {
-                errors.push(format!("Istio VirtualService `{name}` has invalid TCP routes. Error: {error}"));
+                errors.push(format!(
+                    "Istio VirtualService `{name}` has invalid TCP routes. Error: {error}"
+                ));
             }
         }
     }
@@ -1096,7 +1244,10 @@ mod tests {
     #[test]
     fn extracts_values_like_argo() {
         let rollout = json!({"spec": {"template": {"spec": {"containers": [{"image": "a:1"}]}}, "replicas": 3}});
-        assert_eq!(extract_value(&rollout, "spec.template.spec.containers[0].image"), Ok("a:1".into()));
+        assert_eq!(
+            extract_value(&rollout, "spec.template.spec.containers[0].image"),
+            Ok("a:1".into())
+        );
         assert_eq!(extract_value(&rollout, "spec.replicas"), Ok("3".into()));
         assert!(extract_value(&rollout, "spec.template").is_err());
         assert!(extract_value(&rollout, "spec.missing").is_err());

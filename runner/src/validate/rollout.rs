@@ -42,8 +42,17 @@ pub fn validate_rollout(rollout: &Rollout) -> Vec<Finding> {
                 }
             }
         }
-        pod_template(&mut f, &path.key("template"), spec.template.as_ref(), spec.selector.as_ref());
-    } else if spec.template.as_ref().is_some_and(|t| t != &PodTemplateSpec::default()) {
+        pod_template(
+            &mut f,
+            &path.key("template"),
+            spec.template.as_ref(),
+            spec.selector.as_ref(),
+        );
+    } else if spec
+        .template
+        .as_ref()
+        .is_some_and(|t| t != &PodTemplateSpec::default())
+    {
         f.spec(
             path.key("template"),
             m::TEMPLATE_WITH_WORKLOAD_REF,
@@ -72,8 +81,16 @@ pub fn validate_rollout(rollout: &Rollout) -> Vec<Finding> {
         }
     }
     non_negative(&mut f, &path.key("minReadySeconds"), spec.min_ready_seconds);
-    non_negative(&mut f, &path.key("revisionHistoryLimit"), spec.revision_history_limit);
-    non_negative(&mut f, &path.key("progressDeadlineSeconds"), spec.progress_deadline_seconds);
+    non_negative(
+        &mut f,
+        &path.key("revisionHistoryLimit"),
+        spec.revision_history_limit,
+    );
+    non_negative(
+        &mut f,
+        &path.key("progressDeadlineSeconds"),
+        spec.progress_deadline_seconds,
+    );
     if spec.progress_deadline_seconds_or_default() <= spec.min_ready_seconds_or_default() {
         f.spec(
             path.key("progressDeadlineSeconds"),
@@ -151,7 +168,11 @@ fn pod_template(
     for (i, container) in containers.iter().enumerate() {
         let at = path.keys("spec.containers").index(i);
         if container.name.is_empty() {
-            f.spec(at.key("name"), "container has no name", "give every container a name");
+            f.spec(
+                at.key("name"),
+                "container has no name",
+                "give every container a name",
+            );
         } else if !names.insert(container.name.as_str()) {
             f.spec(
                 at.key("name"),
@@ -239,12 +260,23 @@ fn validate_blue_green(
         (blue_green.preview_replica_count, "previewReplicaCount"),
         (blue_green.auto_promotion_seconds, "autoPromotionSeconds"),
         (blue_green.scale_down_delay_seconds, "scaleDownDelaySeconds"),
-        (blue_green.abort_scale_down_delay_seconds, "abortScaleDownDelaySeconds"),
+        (
+            blue_green.abort_scale_down_delay_seconds,
+            "abortScaleDownDelaySeconds",
+        ),
     ] {
         non_negative(f, &path.key(name), value);
     }
-    int_or_percent(f, &path.key("maxUnavailable"), blue_green.max_unavailable.as_ref());
-    anti_affinity(f, blue_green.anti_affinity.as_ref(), &path.key("antiAffinity"));
+    int_or_percent(
+        f,
+        &path.key("maxUnavailable"),
+        blue_green.max_unavailable.as_ref(),
+    );
+    anti_affinity(
+        f,
+        blue_green.anti_affinity.as_ref(),
+        &path.key("antiAffinity"),
+    );
     for (analysis, name) in [
         (&blue_green.pre_promotion_analysis, "prePromotionAnalysis"),
         (&blue_green.post_promotion_analysis, "postPromotionAnalysis"),
@@ -279,7 +311,11 @@ fn has_plugins(routing: &RolloutTrafficRouting) -> bool {
 
 fn validate_canary(f: &mut Findings, rollout: &Rollout, canary: &CanaryStrategy, path: &FieldPath) {
     int_or_percent(f, &path.key("maxSurge"), canary.max_surge.as_ref());
-    int_or_percent(f, &path.key("maxUnavailable"), canary.max_unavailable.as_ref());
+    int_or_percent(
+        f,
+        &path.key("maxUnavailable"),
+        canary.max_unavailable.as_ref(),
+    );
     if int_or_percent_value(&canary.max_surge_or_default()) == 0
         && int_or_percent_value(&canary.max_unavailable_or_default()) == 0
     {
@@ -311,10 +347,18 @@ fn validate_canary(f: &mut Findings, rollout: &Rollout, canary: &CanaryStrategy,
             );
         }
         if ping_pong.ping_service.is_empty() {
-            f.spec(pp.key("pingService"), m::PING_PONG_SERVICES, "name the ping Service");
+            f.spec(
+                pp.key("pingService"),
+                m::PING_PONG_SERVICES,
+                "name the ping Service",
+            );
         }
         if ping_pong.pong_service.is_empty() {
-            f.spec(pp.key("pongService"), m::PING_PONG_SERVICES, "name the pong Service");
+            f.spec(
+                pp.key("pongService"),
+                m::PING_PONG_SERVICES,
+                "name the pong Service",
+            );
         }
         if ping_pong.ping_service == ping_pong.pong_service {
             f.spec(
@@ -374,7 +418,10 @@ fn validate_canary(f: &mut Findings, rollout: &Rollout, canary: &CanaryStrategy,
                     "keep either dynamicStableScale or scaleDownDelaySeconds",
                 );
             }
-            if routing.max_traffic_weight.is_some() && routing.nginx.is_none() && !has_plugins(routing) {
+            if routing.max_traffic_weight.is_some()
+                && routing.nginx.is_none()
+                && !has_plugins(routing)
+            {
                 f.spec(
                     path.keys("trafficRouting.maxTrafficWeight"),
                     m::CANARY_MAX_WEIGHT_ROUTERS,
@@ -386,8 +433,14 @@ fn validate_canary(f: &mut Findings, rollout: &Rollout, canary: &CanaryStrategy,
     }
     for (value, name) in [
         (canary.scale_down_delay_seconds, "scaleDownDelaySeconds"),
-        (canary.abort_scale_down_delay_seconds, "abortScaleDownDelaySeconds"),
-        (canary.scale_down_delay_revision_limit, "scaleDownDelayRevisionLimit"),
+        (
+            canary.abort_scale_down_delay_seconds,
+            "abortScaleDownDelaySeconds",
+        ),
+        (
+            canary.scale_down_delay_revision_limit,
+            "scaleDownDelayRevisionLimit",
+        ),
         (canary.min_pods_per_replica_set, "minPodsPerReplicaSet"),
     ] {
         non_negative(f, &path.key(name), value);
@@ -397,7 +450,10 @@ fn validate_canary(f: &mut Findings, rollout: &Rollout, canary: &CanaryStrategy,
     {
         f.spec(
             path.keys("replicaProgressThreshold.type"),
-            format!("unknown replicaProgressThreshold type `{}`", threshold.type_),
+            format!(
+                "unknown replicaProgressThreshold type `{}`",
+                threshold.type_
+            ),
             "use `Percent` or `Pods`",
         );
     }
@@ -407,7 +463,14 @@ fn validate_canary(f: &mut Findings, rollout: &Rollout, canary: &CanaryStrategy,
     let mut managed_routes_reported = false;
     for (i, step) in canary.steps.iter().enumerate() {
         let at = steps.index(i);
-        canary_step(f, canary, step, &at, max_weight, &mut managed_routes_reported);
+        canary_step(
+            f,
+            canary,
+            step,
+            &at,
+            max_weight,
+            &mut managed_routes_reported,
+        );
     }
     if let Some(background) = &canary.analysis {
         rollout_analysis(f, &background.analysis, &path.key("analysis"));
@@ -477,7 +540,9 @@ fn canary_step(
     if let Some(header) = &step.set_header_route {
         let hp = at.key("setHeaderRoute");
         match routing {
-            Some(r) if r.istio.is_some() || r.alb.is_some() || r.apisix.is_some() || has_plugins(r) => {
+            Some(r)
+                if r.istio.is_some() || r.alb.is_some() || r.apisix.is_some() || has_plugins(r) =>
+            {
                 for (j, route_match) in header.r#match.iter().flatten().enumerate() {
                     let mp = hp.key("match").index(j);
                     if r.alb.is_some() {
@@ -566,7 +631,11 @@ fn canary_step(
         for (j, template) in experiment.templates.iter().enumerate() {
             let tp = ep.key("templates").index(j);
             if template.name.is_empty() {
-                f.spec(tp.key("name"), "experiment template has no name", "name every template");
+                f.spec(
+                    tp.key("name"),
+                    "experiment template has no name",
+                    "name every template",
+                );
             } else if !names.insert(template.name.as_str()) {
                 f.spec(
                     tp.key("name"),
@@ -589,7 +658,12 @@ fn canary_step(
                         m::EXPERIMENT_WEIGHT_WITHOUT_TRAFFIC_ROUTING,
                         "remove `weight`, or configure trafficRouting",
                     ),
-                    Some(r) if r.alb.is_none() && r.smi.is_none() && r.istio.is_none() && !has_plugins(r) => {
+                    Some(r)
+                        if r.alb.is_none()
+                            && r.smi.is_none()
+                            && r.istio.is_none()
+                            && !has_plugins(r) =>
+                    {
                         f.spec(
                             tp.key("weight"),
                             m::EXPERIMENT_WEIGHT_ROUTERS,
@@ -620,7 +694,11 @@ fn canary_step(
         for (j, analysis) in experiment.analyses.iter().enumerate() {
             let ap = ep.key("analyses").index(j);
             if analysis.name.is_empty() {
-                f.spec(ap.key("name"), "experiment analysis has no name", "name every analysis");
+                f.spec(
+                    ap.key("name"),
+                    "experiment analysis has no name",
+                    "name every analysis",
+                );
             } else if !analysis_names.insert(analysis.name.as_str()) {
                 f.spec(
                     ap.key("name"),
@@ -679,7 +757,10 @@ fn alb_match(f: &mut Findings, value: Option<&StringMatch>, path: &FieldPath) {
 
 fn traffic_routing(f: &mut Findings, routing: &RolloutTrafficRouting, path: &FieldPath) {
     if let Some(nginx) = &routing.nginx {
-        match (nginx.stable_ingress.is_empty(), nginx.stable_ingresses.is_empty()) {
+        match (
+            nginx.stable_ingress.is_empty(),
+            nginx.stable_ingresses.is_empty(),
+        ) {
             (false, false) => f.spec(
                 path.key("nginx"),
                 m::NGINX_INGRESS_BOTH,
@@ -726,7 +807,7 @@ fn traffic_routing(f: &mut Findings, routing: &RolloutTrafficRouting, path: &Fie
         }
     }
     if let Some(istio) = &routing.istio
-        && istio.virtual_service.is_some() == !istio.virtual_services.is_empty()
+        && istio.virtual_service.is_some() != istio.virtual_services.is_empty()
     {
         f.spec(
             path.key("istio"),
@@ -792,7 +873,11 @@ fn arguments(f: &mut Findings, args: &[AnalysisRunArgument], path: &FieldPath) {
     for (i, arg) in args.iter().enumerate() {
         let at = path.index(i);
         if arg.name.is_empty() {
-            f.spec(at.key("name"), "argument has no name", "name every argument");
+            f.spec(
+                at.key("name"),
+                "argument has no name",
+                "name every argument",
+            );
         } else if !names.insert(arg.name.as_str()) {
             f.spec(
                 at.key("name"),
@@ -840,7 +925,10 @@ fn is_downward_api_path(path: &str) -> bool {
     }
     ["metadata.labels['", "metadata.annotations['"]
         .iter()
-        .any(|prefix| path.strip_prefix(prefix).is_some_and(|rest| rest.len() > 2 && rest.ends_with("']")))
+        .any(|prefix| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.len() > 2 && rest.ends_with("']"))
+        })
 }
 
 fn anti_affinity(f: &mut Findings, anti_affinity: Option<&AntiAffinity>, path: &FieldPath) {
@@ -888,11 +976,7 @@ fn int_or_percent(f: &mut Findings, path: &FieldPath, value: Option<&IntOrString
 fn int_or_percent_value(value: &IntOrString) -> i32 {
     match value {
         IntOrString::Int(i) => *i,
-        IntOrString::String(s) => s
-            .strip_suffix('%')
-            .unwrap_or(s)
-            .parse()
-            .unwrap_or(0),
+        IntOrString::String(s) => s.strip_suffix('%').unwrap_or(s).parse().unwrap_or(0),
     }
 }
 
@@ -903,8 +987,9 @@ mod tests {
 
     #[test]
     fn selectors() {
-        let labels: BTreeMap<String, String> =
-            [("app".to_string(), "web".to_string())].into_iter().collect();
+        let labels: BTreeMap<String, String> = [("app".to_string(), "web".to_string())]
+            .into_iter()
+            .collect();
         let selector = |op: &str, values: Option<Vec<String>>| LabelSelector {
             match_labels: None,
             match_expressions: Some(vec![LabelSelectorRequirement {
@@ -913,10 +998,22 @@ mod tests {
                 values,
             }]),
         };
-        assert_eq!(selector_matches(&selector("In", Some(vec!["web".into()])), &labels), Ok(true));
-        assert_eq!(selector_matches(&selector("NotIn", Some(vec!["web".into()])), &labels), Ok(false));
-        assert_eq!(selector_matches(&selector("Exists", None), &labels), Ok(true));
-        assert_eq!(selector_matches(&selector("DoesNotExist", None), &labels), Ok(false));
+        assert_eq!(
+            selector_matches(&selector("In", Some(vec!["web".into()])), &labels),
+            Ok(true)
+        );
+        assert_eq!(
+            selector_matches(&selector("NotIn", Some(vec!["web".into()])), &labels),
+            Ok(false)
+        );
+        assert_eq!(
+            selector_matches(&selector("Exists", None), &labels),
+            Ok(true)
+        );
+        assert_eq!(
+            selector_matches(&selector("DoesNotExist", None), &labels),
+            Ok(false)
+        );
         assert_eq!(selector_matches(&selector("Bogus", None), &labels), Err(()));
     }
 

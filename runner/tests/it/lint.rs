@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo_dir(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 fn lint(dir: &Path, args: &[String]) -> (String, i32) {
@@ -110,7 +112,11 @@ fn argo_examples_lint_without_errors() {
             failures.push(format!("{name} (exit {code}):\n{stdout}"));
         }
     }
-    assert!(failures.is_empty(), "examples with errors:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "examples with errors:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -129,11 +135,16 @@ fn directories_are_walked_and_json_output_is_structured() {
     assert_eq!(report["errors"], errors);
     assert_eq!(report["warnings"], problems.len() - errors);
     for problem in problems {
-        for key in ["severity", "file", "line", "column", "path", "message", "hint"] {
+        for key in [
+            "severity", "file", "line", "column", "path", "message", "hint",
+        ] {
             assert!(problem.get(key).is_some(), "{key} missing in {problem}");
         }
         let file = problem["file"].as_str().unwrap();
-        assert!(file.starts_with("./"), "{file} should be under the walked directory");
+        assert!(
+            file.starts_with("./"),
+            "{file} should be under the walked directory"
+        );
     }
     let files: std::collections::BTreeSet<&str> =
         problems.iter().filter_map(|p| p["file"].as_str()).collect();
@@ -143,10 +154,15 @@ fn directories_are_walked_and_json_output_is_structured() {
 
 #[test]
 fn missing_files_are_unreadable() {
-    let (stdout, code) = lint(&repo_dir("tests/invalid"), &["no-such-file.yaml".to_string()]);
+    let (stdout, code) = lint(
+        &repo_dir("tests/invalid"),
+        &["no-such-file.yaml".to_string()],
+    );
     assert_eq!(code, 2);
     assert!(
-        stdout.starts_with("no-such-file.yaml: error: cannot read `no-such-file.yaml`: no such file or directory\n"),
+        stdout.starts_with(
+            "no-such-file.yaml: error: cannot read `no-such-file.yaml`: no such file or directory\n"
+        ),
         "{stdout}"
     );
 }

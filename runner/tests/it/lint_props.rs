@@ -18,8 +18,24 @@ const BASES: &[&str] = &[
 
 /// Values a mutation may put in place of a scalar.
 const VALUES: &[&str] = &[
-    "\"ten\"", "-1", "0", "1.5", "[]", "{}", "null", "~", "yes", "\"\"", "[1, 2]", "{a: b}",
-    "99999999999999999999", "\"{{args.x}}\"", "'5m'", "*alias", "&anchor x", "!!binary aGk=",
+    "\"ten\"",
+    "-1",
+    "0",
+    "1.5",
+    "[]",
+    "{}",
+    "null",
+    "~",
+    "yes",
+    "\"\"",
+    "[1, 2]",
+    "{a: b}",
+    "99999999999999999999",
+    "\"{{args.x}}\"",
+    "'5m'",
+    "*alias",
+    "&anchor x",
+    "!!binary aGk=",
 ];
 
 #[derive(Debug, Clone)]
@@ -73,7 +89,10 @@ fn apply(base: &str, mutations: &[Mutation]) -> String {
             }
             Mutation::Truncate(i) => {
                 let line = &lines[i % n];
-                let cut = line.char_indices().nth(line.len() / 2).map_or(0, |(at, _)| at);
+                let cut = line
+                    .char_indices()
+                    .nth(line.len() / 2)
+                    .map_or(0, |(at, _)| at);
                 lines[i % n] = line[..cut].to_string();
             }
         }
