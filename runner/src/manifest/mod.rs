@@ -219,6 +219,22 @@ pub mod kinds {
         groups: &[""],
         kind: "PodTemplate",
     };
+    pub const NAMESPACE: KindRef = KindRef {
+        groups: &[""],
+        kind: "Namespace",
+    };
+    pub const CONFIG_MAP: KindRef = KindRef {
+        groups: &[""],
+        kind: "ConfigMap",
+    };
+    pub const SECRET: KindRef = KindRef {
+        groups: &[""],
+        kind: "Secret",
+    };
+    pub const CUSTOM_RESOURCE_DEFINITION: KindRef = KindRef {
+        groups: &["apiextensions.k8s.io"],
+        kind: "CustomResourceDefinition",
+    };
 }
 
 /// Every document of every source, in input order.
@@ -656,5 +672,84 @@ fn report_duplicates(set: &ManifestSet, problems: &mut Vec<Problem>) {
                 Some("applying both keeps only the last one: remove one of them".into()),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = "\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+  namespace: prod
+spec:
+  strategy:
+    canary:
+      steps:
+        - setWeight: 10
+        - setWeight: \"ten\"
+---
+# a comment-only document is skipped
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-stable
+spec:
+  selector: {app: web}
+";
+
+    #[test]
+    fn classifies_documents_and_locates_type_errors() {
+        let loaded = load(&[Source::rendered("templates/web.yaml.j2", STREAM)]);
+        let set = &loaded.set;
+        assert_eq!(set.files(), ["templates/web.yaml.j2 (rendered)"]);
+        assert_eq!(set.documents().len(), 2);
+        let rollout = &set.documents()[0];
+        assert!(matches!(rollout.object, Object::Invalid));
+        assert_eq!(rollout.namespace.as_deref(), Some("prod"));
+        let service = set
+            .find(&kinds::SERVICE, Some("prod"), "web-stable")
+            .unwrap();
+        assert_eq!(service.index, 1);
+        assert!(matches!(service.object, Object::Kubernetes));
+        assert_eq!(set.services().count(), 1);
+        assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
+        let problem = &loaded.problems[0];
+        assert_eq!(problem.file, "templates/web.yaml.j2 (rendered)");
+        assert_eq!((problem.line, problem.column), (11, 11));
+        assert_eq!(problem.path, "spec.strategy.canary.steps[1].setWeight");
+        assert_eq!(
+            problem.message,
+            "invalid type: string \"ten\", expected an integer"
+        );
+        assert_eq!(problem.rule, Rule::InvalidType);
+    }
+
+    #[test]
+    fn decodes_argo_kinds_and_keeps_raw_json() {
+        let text = STREAM.replace("\"ten\"", "20");
+        let loaded = load(&[Source::new("web.yaml", text)]);
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        let (document, rollout) = loaded.set.rollout(Some("prod"), "web").unwrap();
+        assert_eq!(rollout.spec.steps().len(), 2);
+        assert_eq!(
+            document.raw["spec"]["strategy"]["canary"]["steps"][1]["setWeight"],
+            20
+        );
+        assert_eq!(document.id(), "Rollout/web");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file_and_position() {
+        let loaded = load(&[Source::new("bad.yaml", "a: [1\n")]);
+        assert_eq!(loaded.problems.len(), 1);
+        let problem = &loaded.problems[0];
+        assert_eq!(problem.rule, Rule::Syntax);
+        assert_eq!((problem.file.as_str(), problem.line), ("bad.yaml", 1));
+        assert!(problem.rule.is_unreadable());
     }
 }
