@@ -7,11 +7,11 @@
 //! object metadata), the subtree is checked against k8s-openapi's schema for the Kubernetes type
 //! instead, so a typo such as `containres` is caught too.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use k8s_openapi::api::batch::v1::JobSpec;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value};
 
@@ -19,13 +19,12 @@ use super::path::FieldPath;
 
 /// The Kubernetes schema for a subtree our CRDs keep as given.
 fn kubernetes_schema_at(kind: &str, path: &FieldPath) -> Option<&'static Value> {
-    let schemas = schemas();
     match (kind, path.keys_only().as_slice()) {
-        (_, ["metadata"]) => Some(&schemas.object_meta),
-        ("Rollout", ["spec", "template"]) => Some(&schemas.pod_template),
-        ("Experiment", ["spec", "templates", "template"]) => Some(&schemas.pod_template),
-        (_, ["spec", "metrics", "provider", "job", "spec"]) => Some(&schemas.job_spec),
-        (_, ["spec", "metrics", "provider", "job", "metadata"]) => Some(&schemas.object_meta),
+        (_, ["metadata"]) => Some(object_meta_schema()),
+        ("Rollout", ["spec", "template"]) => Some(pod_template_schema()),
+        ("Experiment", ["spec", "templates", "template"]) => Some(pod_template_schema()),
+        (_, ["spec", "metrics", "provider", "job", "spec"]) => Some(job_spec_schema()),
+        (_, ["spec", "metrics", "provider", "job", "metadata"]) => Some(object_meta_schema()),
         _ => None,
     }
 }
@@ -37,47 +36,56 @@ pub(crate) struct UnknownField {
     pub(crate) suggestion: Option<String>,
 }
 
-struct Schemas {
-    /// openAPIV3Schema of each CRD, by kind.
-    crds: HashMap<String, Value>,
-    pod_template: Value,
-    job_spec: Value,
-    object_meta: Value,
+/// The openAPIV3Schema of one of our CRDs, generated the first time it is needed.
+fn crd_schema(kind: &str) -> Option<&'static Value> {
+    use crate::crd::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, Rollout};
+    use kube::CustomResourceExt;
+
+    fn schema_of(crd: CustomResourceDefinition) -> Value {
+        crd.spec
+            .versions
+            .first()
+            .and_then(|v| v.schema.as_ref())
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .and_then(|s| serde_json::to_value(s).ok())
+            .unwrap_or(Value::Bool(true))
+    }
+    static SCHEMAS: [OnceLock<Value>; 5] = [const { OnceLock::new() }; 5];
+    let (slot, make): (usize, fn() -> CustomResourceDefinition) = match kind {
+        "Rollout" => (0, Rollout::crd),
+        "AnalysisTemplate" => (1, AnalysisTemplate::crd),
+        "ClusterAnalysisTemplate" => (2, ClusterAnalysisTemplate::crd),
+        "AnalysisRun" => (3, AnalysisRun::crd),
+        "Experiment" => (4, Experiment::crd),
+        _ => return None,
+    };
+    Some(SCHEMAS.get(slot)?.get_or_init(|| schema_of(make())))
 }
 
-fn schemas() -> &'static Schemas {
-    static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
-    SCHEMAS.get_or_init(|| {
-        let crds = crate::crd::all_crds()
-            .into_iter()
-            .filter_map(|crd| {
-                let kind = crd.spec.names.kind.clone();
-                let schema = crd
-                    .spec
-                    .versions
-                    .first()?
-                    .schema
-                    .as_ref()?
-                    .open_api_v3_schema
-                    .as_ref()?;
-                Some((kind, serde_json::to_value(schema).ok()?))
-            })
-            .collect();
-        let to_value =
-            |schema: schemars::Schema| serde_json::to_value(schema).unwrap_or(Value::Bool(true));
-        Schemas {
-            crds,
-            pod_template: to_value(schemars::schema_for!(PodTemplateSpec)),
-            job_spec: to_value(schemars::schema_for!(JobSpec)),
-            object_meta: to_value(schemars::schema_for!(ObjectMeta)),
-        }
-    })
+fn to_value(schema: schemars::Schema) -> Value {
+    serde_json::to_value(schema).unwrap_or(Value::Bool(true))
+}
+
+/// Kubernetes schemas, each generated the first time it is needed.
+fn pod_template_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| to_value(schemars::schema_for!(PodTemplateSpec)))
+}
+
+fn job_spec_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| to_value(schemars::schema_for!(JobSpec)))
+}
+
+fn object_meta_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| to_value(schemars::schema_for!(ObjectMeta)))
 }
 
 /// The unknown fields of an `argoproj.io` document of the given kind. Kinds without a CRD
 /// schema have none.
 pub(crate) fn unknown_fields(kind: &str, document: &Value) -> Vec<UnknownField> {
-    let Some(schema) = schemas().crds.get(kind) else {
+    let Some(schema) = crd_schema(kind) else {
         return Vec::new();
     };
     let mut out = Vec::new();
