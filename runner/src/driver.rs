@@ -309,19 +309,33 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
         });
         let mut passes_without_time = 0;
         let mut last_now = start;
+        // Once the outcome is known the driver keeps going until the rollout settles: with no
+        // controller in the cluster, nobody else would finish an abort's rollback or scale the
+        // old version down after its delay.
+        let mut decided: Option<Outcome> = None;
         loop {
             let Some(pass) = self.reconcile(namespace, name).await? else {
-                return Ok(self.finish(Outcome::Deleted));
+                return Ok(self.finish(decided.unwrap_or(Outcome::Deleted)));
             };
             let now = self.cluster.now();
             if now != last_now {
                 passes_without_time = 0;
                 last_now = now;
             }
-            if let Some(outcome) = evaluate(&pass.rollout, options) {
-                return Ok(self.finish(outcome));
+            if decided.is_none() {
+                match evaluate(&pass.rollout, options) {
+                    Some(outcome) if outcome.needs_settling() => decided = Some(outcome),
+                    Some(outcome) => return Ok(self.finish(outcome)),
+                    None => {}
+                }
             }
-            if deadline.is_some_and(|d| now >= d) {
+            let timed_out = deadline.is_some_and(|d| now >= d);
+            if let Some(outcome) = &decided {
+                let settled = !pass.changed && pass.next_at.is_none();
+                if settled || timed_out {
+                    return Ok(self.finish(outcome.clone()));
+                }
+            } else if timed_out {
                 return Ok(self.finish(Outcome::TimedOut {
                     phase: phase_line(&pass.rollout),
                 }));
@@ -334,10 +348,10 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 continue;
             }
             if self.cluster.wait(pass.next_at, deadline).await == Wake::Idle {
-                // Nothing more will ever happen on its own: a pause waiting for a person.
-                return Ok(self.finish(Outcome::Idle {
+                // Nothing more will ever happen on its own.
+                return Ok(self.finish(decided.unwrap_or_else(|| Outcome::Idle {
                     phase: phase_line(&pass.rollout),
-                }));
+                })));
             }
         }
     }

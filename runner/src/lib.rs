@@ -8,7 +8,7 @@
 //! | vocabulary | [`crd`], [`observed`], [`plan`], [`operate`], [`error`] |
 //! | pure logic | [`engine`], [`analysis`], [`expr`], [`render`] |
 //! | adapters | [`ci`], [`cluster`], [`metrics`], [`report`] |
-//! | orchestration | [`driver`] |
+//! | orchestration | [`driver`], [`simulation`] |
 //! | entry | [`cli`] |
 
 pub mod analysis;
@@ -20,9 +20,12 @@ pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod manifest;
 pub mod metrics;
 pub mod observed;
 pub mod operate;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod simulation;
+pub mod validate;

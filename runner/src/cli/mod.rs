@@ -13,6 +13,9 @@ use clap::{Parser, Subcommand};
 use crate::error::ExitStatus;
 
 mod crds;
+mod inputs;
+mod lint;
+mod simulate;
 
 pub use crds::crd_files;
 pub mod render;
@@ -42,6 +45,19 @@ enum Command {
         #[command(subcommand)]
         command: analysis::AnalysisCommand,
     },
+    /// Check manifests and report every problem with file, line, column, field path and hint.
+    Lint(lint::LintArgs),
+    /// Run a release on an in-memory cluster with scripted metrics: no cluster needed.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
 }
 
 /// Parse the command line, run the command and map its outcome to an exit code.
@@ -62,5 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Crds(args) => crds::run(args),
         Command::Render(args) => render::run(args),
         Command::Analysis { command } => analysis::run(command),
+        Command::Lint(args) => lint::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

@@ -30,6 +30,9 @@ pub struct Script {
     /// Recorded `(seconds, value)` points; the latest point at or before now applies.
     #[serde(default)]
     pub series: Option<Vec<(f64, Number)>>,
+    /// A JSON value (a web metric's body after its jsonPath), the same every time.
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
     /// Skip the value and the conditions: every measurement ends in this phase (Job metrics).
     #[serde(default)]
     pub phase: Option<AnalysisPhase>,
@@ -98,7 +101,7 @@ pub struct Step {
 /// Why a script cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
-    #[error("metric `{0}`: give exactly one of constant, ramp, step, series or phase")]
+    #[error("metric `{0}`: give exactly one of constant, ramp, step, series, json or phase")]
     Ambiguous(String),
     #[error("metric `{metric}`: {message}")]
     Invalid { metric: String, message: String },
@@ -112,10 +115,17 @@ impl Script {
             self.ramp.is_some(),
             self.step.is_some(),
             self.series.is_some(),
+            self.json.is_some(),
             self.phase.is_some(),
         ];
         if kinds.into_iter().filter(|k| *k).count() != 1 {
             return Err(ScriptError::Ambiguous(metric.to_string()));
+        }
+        if self.json.is_some() && self.shape.is_some() {
+            return Err(ScriptError::Invalid {
+                metric: metric.to_string(),
+                message: "`shape` applies to numbers, not to `json`".into(),
+            });
         }
         let invalid = |message: String| ScriptError::Invalid {
             metric: metric.to_string(),
@@ -275,6 +285,23 @@ impl Metrics for Scripted {
                 started_at: Some(at.clone()),
                 finished_at: Some(at),
                 ..Default::default()
+            };
+        }
+        if let Some(json) = &script.json {
+            let assessment = evaluate_result(
+                &Value::from(json),
+                Some(metric.success_condition.as_str()),
+                Some(metric.failure_condition.as_str()),
+                now,
+            );
+            return Measurement {
+                phase: assessment.phase,
+                message: assessment.message.unwrap_or_default(),
+                started_at: Some(at.clone()),
+                finished_at: Some(at),
+                value: json.to_string(),
+                metadata: BTreeMap::from([("explanation".to_string(), assessment.explanation)]),
+                resume_at: None,
             };
         }
         let value = script.value_at(now.duration_since(self.start));

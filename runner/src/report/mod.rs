@@ -54,6 +54,15 @@ impl Outcome {
         }
     }
 
+    /// Whether the rollout still has work to finish after this outcome (a rollback to complete,
+    /// old pods to scale down) that the runner should see through before exiting.
+    pub fn needs_settling(&self) -> bool {
+        matches!(
+            self,
+            Self::Promoted { .. } | Self::Aborted { .. } | Self::Degraded { .. }
+        )
+    }
+
     /// One line for people.
     pub fn describe(&self) -> String {
         match self {
@@ -160,6 +169,12 @@ pub enum Change {
         reason: String,
     },
     Resumed,
+    /// A blue-green service now selects this pod-template hash.
+    #[serde(rename_all = "camelCase")]
+    ServiceSwitched {
+        role: String,
+        pod_hash: String,
+    },
     /// The new revision became the stable one.
     Promoted {
         pod_hash: String,
@@ -188,31 +203,53 @@ pub fn changes(rollout: &Rollout, previous: Option<&RolloutStatus>) -> Vec<Chang
             pod_hash: new.current_pod_hash.clone(),
         });
     }
+    let resumed = new.pause_conditions.is_empty() && !old.pause_conditions.is_empty() && !new.abort;
+    if resumed {
+        out.push(Change::Resumed);
+    }
     let total = rollout.spec.steps().len();
     if new.current_step_index != old.current_step_index
+        && !new.abort
         && let Some(index) = new.current_step_index
     {
         if usize::try_from(index).is_ok_and(|i| i < total) {
             out.push(Change::StepStarted { index, total });
-        } else if total > 0 && !new.abort {
+        } else if total > 0 {
             out.push(Change::StepsCompleted);
         }
     }
     let weight = |s: &RolloutStatus| s.canary.weights.as_ref().map(|w| w.canary.weight);
-    if let (Some(from), Some(to)) = (weight(old).or(Some(0)), weight(&new))
-        && weight(old) != weight(&new)
-        && from != to
-    {
-        out.push(Change::WeightChanged { from, to });
+    if let Some(to) = weight(&new) {
+        let from = weight(old).unwrap_or(0);
+        if weight(old) != Some(to) && from != to {
+            out.push(Change::WeightChanged { from, to });
+        }
     }
-    if new.pause_conditions.len() > old.pause_conditions.len() {
-        if let Some(pause) = new.pause_conditions.last() {
-            out.push(Change::Paused {
-                reason: pause.reason.as_str().into(),
+    for (role, before, after) in [
+        (
+            "preview",
+            &old.blue_green.preview_selector,
+            &new.blue_green.preview_selector,
+        ),
+        (
+            "active",
+            &old.blue_green.active_selector,
+            &new.blue_green.active_selector,
+        ),
+    ] {
+        if before != after && !after.is_empty() {
+            out.push(Change::ServiceSwitched {
+                role: role.into(),
+                pod_hash: after.clone(),
             });
         }
-    } else if new.pause_conditions.is_empty() && !old.pause_conditions.is_empty() && !new.abort {
-        out.push(Change::Resumed);
+    }
+    if new.pause_conditions.len() > old.pause_conditions.len()
+        && let Some(pause) = new.pause_conditions.last()
+    {
+        out.push(Change::Paused {
+            reason: pause.reason.as_str().into(),
+        });
     }
     if new.stable_rs != old.stable_rs && !new.stable_rs.is_empty() && !old.stable_rs.is_empty() {
         out.push(Change::Promoted {

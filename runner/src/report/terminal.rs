@@ -109,7 +109,12 @@ impl<W: Write + Send> Reporter for Terminal<W> {
                         Change::Paused { reason } => format!("paused ({reason})"),
                         Change::Resumed => "resumed".into(),
                         Change::Promoted { pod_hash } => format!("stable is now {pod_hash}"),
-                        Change::Aborted { message } => format!("aborted: {message}"),
+                        Change::Aborted { .. } => {
+                            "aborting: traffic and pods go back to the stable version".into()
+                        }
+                        Change::ServiceSwitched { role, pod_hash } => {
+                            format!("{role} service now selects {pod_hash}")
+                        }
                         Change::Phase { .. } => continue,
                     };
                     self.line(at, &text);

@@ -5,4 +5,6 @@ mod analysis_check;
 mod crds;
 mod driver;
 mod expr_props;
+mod lint;
+mod lint_props;
 mod render;

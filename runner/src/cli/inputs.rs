@@ -1,0 +1,67 @@
+//! The input step shared by `simulate`, `plan` and `apply`: render templates, load every
+//! document, validate, and refuse to go on when anything is wrong.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::ci::{self, CiContext};
+use crate::error::ExitStatus;
+use crate::manifest::{ManifestSet, Source};
+use crate::validate::{ExternalObject, ExternalTemplate, Options};
+
+use super::lint::{lint_sources, render_text};
+use super::render::RenderInput;
+
+/// Manifests and templates, with what lint may assume exists elsewhere.
+#[derive(Debug, Args)]
+pub(crate) struct Inputs {
+    #[command(flatten)]
+    pub(crate) render: RenderInput,
+
+    /// An AnalysisTemplate that already exists in the cluster (repeatable); `cluster:NAME`
+    /// for a ClusterAnalysisTemplate.
+    #[arg(long = "external-template", value_name = "NAME")]
+    pub(crate) external_templates: Vec<ExternalTemplate>,
+
+    /// Another object that already exists in the cluster, as KIND/NAME (repeatable).
+    #[arg(long = "external", value_name = "KIND/NAME")]
+    pub(crate) external: Vec<ExternalObject>,
+}
+
+/// Render, load and validate the inputs (leaving out `exclude`). Problems go to stderr; any
+/// error means invalid input, and the command should exit with the returned status.
+pub(crate) fn load_inputs(
+    inputs: &Inputs,
+    exclude: &[PathBuf],
+) -> anyhow::Result<Result<ManifestSet, ExitStatus>> {
+    let cwd = std::env::current_dir()?;
+    let ci = CiContext::detect(ci::process_env, &cwd);
+    let rendered = inputs.render.render_excluding(&ci, exclude)?;
+    let sources: Vec<Source> = rendered
+        .iter()
+        .filter(|file| !file.is_blank())
+        .map(|file| {
+            let name = file.source.display().to_string();
+            if file.templated {
+                Source::rendered(name, file.text.clone())
+            } else {
+                Source::new(name, file.text.clone())
+            }
+        })
+        .collect();
+    let options = Options {
+        external_templates: inputs.external_templates.iter().cloned().collect(),
+        external_objects: inputs.external.iter().cloned().collect(),
+    };
+    let (problems, files) = lint_sources(&sources, &options, Vec::new());
+    if !problems.is_empty() {
+        eprint!("{}", render_text(&problems, files));
+    }
+    if problems.iter().any(|p| p.is_error()) {
+        eprintln!("error: the inputs have problems; nothing was done");
+        return Ok(Err(ExitStatus::Error));
+    }
+    let loaded = crate::manifest::load(&sources);
+    Ok(Ok(loaded.set))
+}

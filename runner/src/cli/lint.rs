@@ -1,0 +1,265 @@
+//! `rollout-runner lint`: read manifests, check them, and report every problem.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Serialize;
+
+use super::OutputFormat;
+use crate::error::ExitStatus;
+use crate::manifest::{self, Problem, Rule, Severity, Source};
+use crate::validate::{self, ExternalObject, ExternalTemplate, Options};
+
+/// Check Rollouts, AnalysisTemplates, Experiments and the objects they reference, and report
+/// every problem with `file:line:column`, the field path and a hint.
+///
+/// Directories are searched recursively for `.yaml`, `.yml` and `.json` files (hidden files
+/// and directories are skipped). Exit codes: 0 no errors (warnings allowed), 1 errors found,
+/// 2 an input could not be read (missing file, not UTF-8, malformed YAML).
+#[derive(Debug, Args)]
+pub(crate) struct LintArgs {
+    /// Manifest files, or directories to search.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    paths: Vec<PathBuf>,
+
+    /// An AnalysisTemplate that already exists in the cluster (repeatable); use
+    /// `cluster:NAME` for a ClusterAnalysisTemplate.
+    #[arg(long = "external-template", value_name = "NAME")]
+    external_templates: Vec<ExternalTemplate>,
+
+    /// Another object that already exists in the cluster, as KIND/NAME (repeatable), such as
+    /// `service/web-stable`, `ingress/web` or `virtualservice/web`.
+    #[arg(long = "external", value_name = "KIND/NAME")]
+    external: Vec<ExternalObject>,
+
+    /// How to print the problems.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+/// What `lint --output json` prints.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    problems: &'a [Problem],
+    errors: usize,
+    warnings: usize,
+}
+
+pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitStatus> {
+    let mut problems = Vec::new();
+    let mut sources = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for path in &args.paths {
+        for file in files_under(path, &mut problems) {
+            // The same file named twice (or found under two directories) is read once.
+            if !seen.insert(std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone())) {
+                continue;
+            }
+            match read_source(&file) {
+                Ok(source) => sources.push(source),
+                Err(problem) => problems.push(*problem),
+            }
+        }
+    }
+    let options = Options {
+        external_templates: args.external_templates.into_iter().collect(),
+        external_objects: args.external.into_iter().collect(),
+    };
+    let (report_problems, file_count) = lint_sources(&sources, &options, problems);
+    let errors = report_problems.iter().filter(|p| p.is_error()).count();
+    let warnings = report_problems.len() - errors;
+    match args.output {
+        OutputFormat::Json => {
+            let report = Report {
+                problems: &report_problems,
+                errors,
+                warnings,
+            };
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        OutputFormat::Text => print!("{}", render_text(&report_problems, file_count)),
+    }
+    Ok(exit_status(&report_problems))
+}
+
+/// Load and validate sources, adding problems met while reading files. Returns every problem,
+/// sorted, and the number of files.
+pub(crate) fn lint_sources(
+    sources: &[Source],
+    options: &Options,
+    mut read_problems: Vec<Problem>,
+) -> (Vec<Problem>, usize) {
+    let loaded = manifest::load(sources);
+    let mut problems = loaded.problems;
+    problems.extend(validate::validate(&loaded.set, options));
+    problems.append(&mut read_problems);
+    let mut order: Vec<String> = sources.iter().map(Source::display_name).collect();
+    order.extend(problems.iter().map(|p| p.file.clone()));
+    manifest::sort_problems(&mut problems, &order);
+    problems.dedup();
+    let files = sources.len()
+        + problems
+            .iter()
+            .filter(|p| p.rule == Rule::Unreadable)
+            .count();
+    (problems, files)
+}
+
+/// 2 when an input could not be read, 1 when there are errors, 0 otherwise.
+pub(crate) fn exit_status(problems: &[Problem]) -> ExitStatus {
+    if problems.iter().any(|p| p.rule.is_unreadable()) {
+        ExitStatus::Error
+    } else if problems.iter().any(Problem::is_error) {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// The text report: one block per problem, then a summary line.
+pub(crate) fn render_text(problems: &[Problem], files: usize) -> String {
+    let mut out = String::new();
+    for problem in problems {
+        if problem.line > 0 {
+            out.push_str(&format!(
+                "{}:{}:{}: {}: {}\n",
+                problem.file,
+                problem.line,
+                problem.column,
+                problem.severity.as_str(),
+                problem.message
+            ));
+        } else {
+            out.push_str(&format!(
+                "{}: {}: {}\n",
+                problem.file,
+                problem.severity.as_str(),
+                problem.message
+            ));
+        }
+        match (problem.object.is_empty(), problem.path.is_empty()) {
+            (true, true) => {}
+            (false, true) => out.push_str(&format!("  --> {}\n", problem.object)),
+            (true, false) => out.push_str(&format!("  --> {}\n", problem.path)),
+            (false, false) => {
+                out.push_str(&format!("  --> {}: {}\n", problem.object, problem.path))
+            }
+        }
+        if let Some(hint) = &problem.hint {
+            out.push_str(&format!("  hint: {hint}\n"));
+        }
+    }
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    let warnings = problems.len() - errors;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    if problems.is_empty() {
+        out.push_str(&format!("no problems in {}\n", plural(files, "file")));
+    } else {
+        out.push_str(&format!(
+            "{}, {} in {}\n",
+            plural(errors, "error"),
+            plural(warnings, "warning"),
+            plural(files, "file")
+        ));
+    }
+    out
+}
+
+fn unreadable(file: &Path, message: String, hint: &str) -> Problem {
+    Problem {
+        severity: Severity::Error,
+        rule: Rule::Unreadable,
+        file: file.display().to_string(),
+        line: 0,
+        column: 0,
+        object: String::new(),
+        path: String::new(),
+        message,
+        hint: Some(hint.to_string()),
+    }
+}
+
+/// The files a path names: itself, or the manifest files under a directory, sorted.
+fn files_under(path: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    match std::fs::metadata(path) {
+        Err(error) => {
+            problems.push(unreadable(
+                path,
+                format!("cannot read `{}`: {}", path.display(), io_reason(&error)),
+                "check the path",
+            ));
+            Vec::new()
+        }
+        Ok(meta) if meta.is_dir() => {
+            let mut files = Vec::new();
+            walk(path, &mut files, problems);
+            files.sort();
+            files
+        }
+        Ok(_) => vec![path.to_path_buf()],
+    }
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            problems.push(unreadable(
+                dir,
+                format!(
+                    "cannot read directory `{}`: {}",
+                    dir.display(),
+                    io_reason(&error)
+                ),
+                "check the directory's permissions",
+            ));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, files, problems);
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| ["yaml", "yml", "json"].contains(&e))
+        {
+            files.push(path);
+        }
+    }
+}
+
+fn read_source(file: &Path) -> Result<Source, Box<Problem>> {
+    let bytes = std::fs::read(file).map_err(|error| {
+        Box::new(unreadable(
+            file,
+            format!("cannot read `{}`: {}", file.display(), io_reason(&error)),
+            "check the path and its permissions",
+        ))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        Box::new(unreadable(
+            file,
+            format!(
+                "`{}` is not UTF-8 (invalid byte at offset {})",
+                file.display(),
+                error.utf8_error().valid_up_to()
+            ),
+            "save the file as UTF-8",
+        ))
+    })?;
+    Ok(Source::new(file.display().to_string(), text))
+}
+
+fn io_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => error.to_string().to_lowercase(),
+    }
+}

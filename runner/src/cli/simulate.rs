@@ -1,0 +1,182 @@
+//! `rollout-runner simulate`: the main job without a cluster.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::error::ExitStatus;
+use crate::metrics::scripted::parse_series;
+use crate::report::terminal::Terminal;
+use crate::report::timeline::Timeline;
+use crate::simulation::{Scenario, Simulation};
+
+use super::OutputFormat;
+use super::inputs::{Inputs, load_inputs};
+
+/// Run a release against an in-memory cluster on a virtual clock: the real driver loop
+/// (observe, plan, act, record status) with pods that become ready after a delay, scripted
+/// metric values and scheduled interventions. An hour-long canary runs in well under a second.
+///
+/// The simulation starts from a fully available stable version of the Rollout, releases the
+/// given one and drives it to its end. Exit codes are those of `apply --wait`: 0 promoted, 1
+/// aborted, 2 invalid input, 3 timed out or waiting for a person.
+///
+/// Example: `rollout-runner simulate examples/canary-analysis-fails`
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    #[command(flatten)]
+    inputs: Inputs,
+
+    /// The scenario: pod behaviour, metric values, interventions. Default: `scenario.yaml` in
+    /// the first directory given, if there is one.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+
+    /// The Rollout to release when the inputs hold several.
+    #[arg(long, value_name = "NAME")]
+    rollout: Option<String>,
+
+    /// `text`: live progress and a summary. `json`: the full event timeline.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+
+    /// Wait for real instead of jumping the virtual clock.
+    #[arg(long)]
+    real_time: bool,
+
+    /// Give up after this long (virtual time; overrides the scenario's `timeout`).
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+
+    /// A pause waiting for promotion counts as success (exit 0).
+    #[arg(long)]
+    success_on_pause: bool,
+
+    /// Also print each event (scaling, service switches, traffic).
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// The scenario file to use: the one given, or `scenario.yaml` in the first directory.
+fn scenario_path(args: &SimulateArgs) -> Option<PathBuf> {
+    if let Some(path) = &args.scenario {
+        return Some(path.clone());
+    }
+    let dir = args.inputs.render.paths.iter().find(|p| p.is_dir())?;
+    let candidate = dir.join("scenario.yaml");
+    candidate.is_file().then_some(candidate)
+}
+
+/// Read a scenario; `series: FILE` entries are read relative to the scenario.
+fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the scenario `{}`", path.display()))?;
+    let mut raw: serde_json::Value = serde_saphyr::from_str(&text)
+        .with_context(|| format!("invalid scenario `{}`", path.display()))?;
+    if let Some(metrics) = raw.get_mut("metrics").and_then(|m| m.as_object_mut()) {
+        for (name, script) in metrics.iter_mut() {
+            let Some(file) = script
+                .get("series")
+                .and_then(|s| s.as_str())
+                .map(String::from)
+            else {
+                continue;
+            };
+            let series_path = path.parent().unwrap_or(Path::new(".")).join(&file);
+            let series_text = std::fs::read_to_string(&series_path).with_context(|| {
+                format!(
+                    "metric `{name}`: cannot read the series `{}`",
+                    series_path.display()
+                )
+            })?;
+            let points = parse_series(&series_text).map_err(|e| {
+                anyhow::anyhow!("metric `{name}`: `{}`: {e}", series_path.display())
+            })?;
+            let json_points: Vec<serde_json::Value> = points
+                .into_iter()
+                .map(|(t, v)| {
+                    let value = if v.0.is_finite() {
+                        serde_json::json!(v.0)
+                    } else {
+                        serde_json::json!(crate::metrics::scripted::format_value(v.0))
+                    };
+                    serde_json::json!([t, value])
+                })
+                .collect();
+            script["series"] = serde_json::Value::Array(json_points);
+        }
+    }
+    serde_json::from_value(raw).with_context(|| format!("invalid scenario `{}`", path.display()))
+}
+
+pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
+    let scenario_file = scenario_path(&args);
+    let mut scenario = match &scenario_file {
+        Some(path) => read_scenario(path)?,
+        None => Scenario::default(),
+    };
+    if let Some(timeout) = &args.timeout {
+        scenario.timeout = Some(timeout.clone());
+    }
+    scenario.success_on_pause |= args.success_on_pause;
+    let exclude: Vec<PathBuf> = scenario_file.iter().cloned().collect();
+    let set = match load_inputs(&args.inputs, &exclude)? {
+        Ok(set) => set,
+        Err(status) => return Ok(status),
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let simulation = Simulation::prepare(&set, &scenario, args.rollout.as_deref(), args.real_time)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let stdout = std::io::stdout();
+        match args.output {
+            OutputFormat::Text => {
+                let mut terminal = Terminal::new(std::io::stdout());
+                terminal.verbose = args.verbose;
+                for name in &simulation.created_services {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "note: service `{name}` is not among the inputs; the simulation created it"
+                    );
+                }
+                let outcome = simulation.run(&mut terminal).await?;
+                let mut out = terminal.into_inner();
+                let elapsed = crate::cluster::Cluster::now(&simulation.cluster)
+                    .duration_since(simulation.released_at);
+                let _ = writeln!(
+                    out,
+                    "\nsimulated {}, {} API writes, exit code {}",
+                    crate::crd::duration::format_go_seconds(elapsed.as_secs()),
+                    simulation.cluster.api_writes(),
+                    outcome.exit_status().code()
+                );
+                Ok(outcome.exit_status())
+            }
+            OutputFormat::Json => {
+                let mut timeline = Timeline::default();
+                let outcome = simulation.run(&mut timeline).await?;
+                let elapsed = crate::cluster::Cluster::now(&simulation.cluster)
+                    .duration_since(simulation.released_at);
+                let report = serde_json::json!({
+                    "rollout": format!("{}/{}", simulation.rollout.namespace_or_default(), simulation.rollout.name()),
+                    "outcome": outcome,
+                    "exitCode": outcome.exit_status().code(),
+                    "simulatedSeconds": elapsed.as_secs_f64(),
+                    "apiWrites": simulation.cluster.api_writes(),
+                    "timeline": timeline.entries,
+                });
+                let mut out = stdout.lock();
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                let _ = writeln!(out);
+                Ok(outcome.exit_status())
+            }
+        }
+    })
+}

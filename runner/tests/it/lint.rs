@@ -1,0 +1,168 @@
+//! `rollout-runner lint` against corpora of manifests with their expected output.
+//!
+//! Each case is a manifest file `NAME.yaml` (or `.yml`, `.json`) next to `NAME.expected`, which
+//! holds what `lint` prints for it (paths relative to the case's directory) followed by the line
+//! `[exit N]`. A case may add `NAME.args` with extra arguments, one per line. A new case is a new
+//! pair of files. Run with `UPDATE_EXPECT=1` to rewrite the expected files after a deliberate
+//! change, and review the diff.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_dir(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+fn lint(dir: &Path, args: &[String]) -> (String, i32) {
+    let output = Command::new(env!("CARGO_BIN_EXE_rollout-runner"))
+        .arg("lint")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("rollout-runner runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.is_empty(), "lint wrote to stderr: {stderr}");
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        output.status.code().unwrap_or(-1),
+    )
+}
+
+fn manifest_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("corpus directory exists")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| {
+            path.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| ["yaml", "yml", "json"].contains(&e))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Run every case of a corpus directory and compare with its `.expected` file.
+fn check_corpus(relative: &str) {
+    let dir = repo_dir(relative);
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    let files = manifest_files(&dir);
+    assert!(!files.is_empty(), "no cases in {relative}");
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let mut args: Vec<String> = std::fs::read_to_string(dir.join(format!("{stem}.args")))
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        args.push(name.clone());
+        let (stdout, code) = lint(&dir, &args);
+        let actual = format!("{stdout}[exit {code}]\n");
+        let expected_path = dir.join(format!("{stem}.expected"));
+        if update {
+            std::fs::write(&expected_path, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != actual {
+            failures.push(format!(
+                "--- {relative}/{name}\n--- expected ({})\n{expected}\n--- actual\n{actual}",
+                expected_path.display()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ (UPDATE_EXPECT=1 rewrites the expected files):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn bad_input_corpus() {
+    check_corpus("tests/invalid");
+}
+
+#[test]
+fn argo_lint_testdata() {
+    check_corpus("tests/fixtures/argo/lint");
+}
+
+#[test]
+fn argo_examples_lint_without_errors() {
+    let dir = repo_dir("tests/fixtures/argo/examples");
+    let shared = ["analysis-templates.yaml", "cluster-analysis-templates.yaml"];
+    let mut failures = Vec::new();
+    for file in manifest_files(&dir) {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let mut args = vec![name.clone()];
+        if !shared.contains(&name.as_str()) {
+            args.extend(shared.iter().map(|s| s.to_string()));
+        }
+        let (stdout, code) = lint(&dir, &args);
+        if code != 0 || stdout.contains(": error: ") {
+            failures.push(format!("{name} (exit {code}):\n{stdout}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "examples with errors:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn directories_are_walked_and_json_output_is_structured() {
+    let dir = repo_dir("tests/invalid");
+    let output = Command::new(env!("CARGO_BIN_EXE_rollout-runner"))
+        .args(["lint", "--output", "json", "."])
+        .current_dir(&dir)
+        .output()
+        .expect("rollout-runner runs");
+    // not-utf8.yaml and malformed-yaml.yaml are unreadable.
+    assert_eq!(output.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
+    let problems = report["problems"].as_array().expect("problems");
+    let errors = problems.iter().filter(|p| p["severity"] == "error").count();
+    assert_eq!(report["errors"], errors);
+    assert_eq!(report["warnings"], problems.len() - errors);
+    for problem in problems {
+        for key in [
+            "severity", "file", "line", "column", "path", "message", "hint",
+        ] {
+            assert!(problem.get(key).is_some(), "{key} missing in {problem}");
+        }
+        let file = problem["file"].as_str().unwrap();
+        assert!(
+            file.starts_with("./"),
+            "{file} should be under the walked directory"
+        );
+    }
+    let files: std::collections::BTreeSet<&str> =
+        problems.iter().filter_map(|p| p["file"].as_str()).collect();
+    assert!(files.contains("./not-utf8.yaml"), "{files:?}");
+    assert!(files.contains("./json-wrong-type.json"), "{files:?}");
+}
+
+#[test]
+fn missing_files_are_unreadable() {
+    let (stdout, code) = lint(
+        &repo_dir("tests/invalid"),
+        &["no-such-file.yaml".to_string()],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stdout.starts_with(
+            "no-such-file.yaml: error: cannot read `no-such-file.yaml`: no such file or directory\n"
+        ),
+        "{stdout}"
+    );
+}
