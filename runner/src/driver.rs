@@ -1,9 +1,10 @@
 //! The driver: observe, plan, act, record status, wait. One loop for every world: the in-memory
 //! cluster (`simulate`), the real API server (`apply --wait`) and the controller's reconcile.
 //!
-//! Each pass also runs the rollout's AnalysisRuns (Argo's separate analysis controller): due
-//! measurements are taken through the [`Metrics`] provider and folded into the run's status, so
-//! a run is resumable by any process.
+//! Each pass also runs the rollout's AnalysisRuns and Experiments (Argo's separate analysis and
+//! experiment controllers): due measurements are taken through the [`Metrics`] provider and
+//! folded into the run's status, experiments bring their ReplicaSets up and down, so both are
+//! resumable by any process.
 //!
 //! The driver sees traits only; it holds no progress of its own. Everything it needs to resume
 //! is in the cluster.
@@ -11,12 +12,12 @@
 use jiff::{SignedDuration, Timestamp};
 
 use crate::analysis::run::{self as analysis_run, RunPlan, TaskKind, TaskResult};
-use crate::cluster::{Cluster, ClusterError, Wake};
+use crate::cluster::{Cluster, ClusterError, Owner, Wake};
 use crate::crd::{AnalysisRun, Rollout, RolloutPhase, RolloutStatus};
-use crate::engine::{self, conditions::types, phase::observed_phase};
+use crate::engine::{self, conditions::types, experiment_run, phase::observed_phase};
 use crate::metrics::{MeasureContext, Metrics, error_measurement};
 use crate::observed::Observed;
-use crate::plan::{Event, EventType, Plan};
+use crate::plan::{Action, Event, EventType, Plan};
 use crate::report::{Outcome, Reporter, Update};
 
 /// Why the driver could not go on.
@@ -98,8 +99,12 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
             return Ok(None);
         };
         let observed = self.cluster.observe(&rollout).await?;
-        let (analysis_changed, analysis_next) = self.reconcile_analysis_runs(&observed).await?;
-        let observed = if analysis_changed {
+        let (analysis_changed, analysis_next) = self
+            .reconcile_analysis_runs(&observed.analysis_runs)
+            .await?;
+        let (experiments_changed, experiments_next) =
+            self.reconcile_experiments(&rollout, &observed).await?;
+        let observed = if analysis_changed || experiments_changed {
             self.cluster.observe(&rollout).await?
         } else {
             observed
@@ -112,29 +117,8 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
             now,
             invalid_spec: invalid.as_deref(),
         });
-        for action in &plan.actions {
-            if let Err(error) = self.cluster.apply(&rollout, action).await {
-                let events = [Event {
-                    event_type: EventType::Warning,
-                    reason: "ReconciliationError".into(),
-                    message: format!("{}: {error}", action.describe()),
-                }];
-                self.cluster.record_events(&rollout, &events).await;
-                self.reporter.report(&Update::Events {
-                    at: now,
-                    rollout: &rollout,
-                    events: &events,
-                });
-                return Err(error.into());
-            }
-        }
-        if !plan.actions.is_empty() {
-            self.reporter.report(&Update::Actions {
-                at: now,
-                rollout: &rollout,
-                actions: &plan.actions,
-            });
-        }
+        self.apply_all(Owner::Rollout(&rollout), &rollout, &plan.actions, now)
+            .await?;
         let mut status_changed = false;
         if let Some(status) = &plan.status
             && rollout.status.as_ref() != Some(status)
@@ -143,7 +127,9 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
             status_changed = true;
         }
         if !plan.events.is_empty() {
-            self.cluster.record_events(&rollout, &plan.events).await;
+            self.cluster
+                .record_events(Owner::Rollout(&rollout), &plan.events)
+                .await;
             self.reporter.report(&Update::Events {
                 at: now,
                 rollout: &rollout,
@@ -165,24 +151,120 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 previous: rollout.status.as_ref(),
             });
         }
-        let next_at = [plan.requeue_at, analysis_next].into_iter().flatten().min();
+        let next_at = [plan.requeue_at, analysis_next, experiments_next]
+            .into_iter()
+            .flatten()
+            .min();
         Ok(Some(Pass {
             rollout: after,
-            changed: !plan.actions.is_empty() || status_changed || analysis_changed,
+            changed: !plan.actions.is_empty()
+                || status_changed
+                || analysis_changed
+                || experiments_changed,
             plan,
             next_at,
         }))
+    }
+
+    /// Perform a plan's actions in order, reporting them; the first failure is recorded as a
+    /// warning event and ends the pass (the next pass re-plans from what exists).
+    async fn apply_all(
+        &mut self,
+        owner: Owner<'_>,
+        rollout: &Rollout,
+        actions: &[Action],
+        now: Timestamp,
+    ) -> Result<(), DriverError> {
+        for action in actions {
+            if let Err(error) = self.cluster.apply(owner, action).await {
+                let events = [Event {
+                    event_type: EventType::Warning,
+                    reason: "ReconciliationError".into(),
+                    message: format!("{}: {error}", action.describe()),
+                }];
+                self.cluster.record_events(owner, &events).await;
+                self.reporter.report(&Update::Events {
+                    at: now,
+                    rollout,
+                    events: &events,
+                });
+                return Err(error.into());
+            }
+        }
+        if !actions.is_empty() {
+            self.reporter.report(&Update::Actions {
+                at: now,
+                rollout,
+                actions,
+            });
+        }
+        Ok(())
+    }
+
+    /// Run the rollout's Experiments (Argo's experiment controller): their AnalysisRuns, then
+    /// their ReplicaSets, Services and status. Returns whether anything changed and when an
+    /// experiment wants to be looked at again.
+    async fn reconcile_experiments(
+        &mut self,
+        rollout: &Rollout,
+        observed: &Observed,
+    ) -> Result<(bool, Option<Timestamp>), DriverError> {
+        let mut changed = false;
+        let mut next: Option<Timestamp> = None;
+        for experiment in &observed.experiments {
+            let owned = self.cluster.observe_experiment(experiment).await?;
+            let (runs_changed, runs_next) =
+                self.reconcile_analysis_runs(&owned.analysis_runs).await?;
+            let owned = if runs_changed {
+                self.cluster.observe_experiment(experiment).await?
+            } else {
+                owned
+            };
+            let now = self.cluster.now();
+            let plan = experiment_run::reconcile(experiment, &owned, now);
+            let owner = Owner::Experiment(experiment);
+            self.apply_all(owner, rollout, &plan.actions, now).await?;
+            if experiment.status.as_ref() != Some(&plan.status) {
+                self.cluster
+                    .write_experiment_status(experiment, &plan.status)
+                    .await?;
+                changed = true;
+            }
+            if !plan.events.is_empty() {
+                self.cluster.record_events(owner, &plan.events).await;
+                let name = experiment.metadata.name.as_deref().unwrap_or("");
+                let events: Vec<Event> = plan
+                    .events
+                    .iter()
+                    .map(|e| Event {
+                        message: format!("Experiment {name}: {}", e.message),
+                        ..e.clone()
+                    })
+                    .collect();
+                self.reporter.report(&Update::Events {
+                    at: now,
+                    rollout,
+                    events: &events,
+                });
+            }
+            changed |= runs_changed || !plan.actions.is_empty();
+            next = [next, runs_next, plan.requeue_at]
+                .into_iter()
+                .flatten()
+                .min();
+        }
+        Ok((changed, next))
     }
 
     /// Take the measurements that are due for every unfinished run. Returns whether anything
     /// changed and when the next measurement is due.
     async fn reconcile_analysis_runs(
         &mut self,
-        observed: &Observed,
+        runs: &[AnalysisRun],
     ) -> Result<(bool, Option<Timestamp>), DriverError> {
         let mut changed = false;
         let mut next: Option<Timestamp> = None;
-        for run in &observed.analysis_runs {
+        for run in runs {
             let now = self.cluster.now();
             let recorded = match analysis_run::plan(run, now) {
                 RunPlan::Completed => continue,

@@ -148,3 +148,14 @@ impl Observed {
             .find(|ex| ex.metadata.name.as_deref() == Some(name))
     }
 }
+
+/// What an Experiment owns, as observed, and the templates its analyses reference.
+#[derive(Debug, Clone, Default)]
+pub struct ExperimentObserved {
+    /// ReplicaSets owned by the experiment.
+    pub replica_sets: Vec<ReplicaSetState>,
+    /// AnalysisRuns owned by the experiment.
+    pub analysis_runs: Vec<AnalysisRun>,
+    pub analysis_templates: BTreeMap<String, AnalysisTemplate>,
+    pub cluster_analysis_templates: BTreeMap<String, ClusterAnalysisTemplate>,
+}

@@ -103,6 +103,26 @@ pub enum Action {
     DeleteExperiment {
         name: String,
     },
+    /// Create a ClusterIP Service (an experiment template's `service`).
+    #[serde(rename_all = "camelCase")]
+    CreateService {
+        name: String,
+        selector: BTreeMap<String, String>,
+        ports: Vec<ServicePort>,
+    },
+    #[serde(rename_all = "camelCase")]
+    DeleteService {
+        name: String,
+    },
+}
+
+/// A port of a Service created by the runner: the container port, exposed as itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: i32,
+    pub protocol: Option<String>,
 }
 
 impl Action {
@@ -151,6 +171,8 @@ impl Action {
             ),
             Action::TerminateExperiment { name } => format!("terminate Experiment {name}"),
             Action::DeleteExperiment { name } => format!("delete Experiment {name}"),
+            Action::CreateService { name, .. } => format!("create Service {name}"),
+            Action::DeleteService { name } => format!("delete Service {name}"),
         }
     }
 }

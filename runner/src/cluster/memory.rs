@@ -17,15 +17,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use crate::crd::{
     AnalysisRun, AnalysisRunStatus, AnalysisTemplate, ClusterAnalysisTemplate,
-    DESIRED_REPLICAS_ANNOTATION, Experiment, MANAGED_BY_ROLLOUTS_ANNOTATION,
+    DESIRED_REPLICAS_ANNOTATION, Experiment, ExperimentStatus, MANAGED_BY_ROLLOUTS_ANNOTATION,
     POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout, RolloutStatus,
     SCALE_DOWN_DEADLINE_ANNOTATION, duration::parse_go_duration,
 };
-use crate::observed::{Observed, ReplicaSetState, ServiceState};
+use crate::observed::{ExperimentObserved, Observed, ReplicaSetState, ServiceState};
 use crate::operate::{self, Operation};
 use crate::plan::{Action, Event, TrafficWeights};
 
-use super::{Cluster, ClusterError, Wake};
+use super::{Cluster, ClusterError, Owner, Wake};
 
 /// Pod-template annotation: become ready after this delay instead of the default.
 pub const READY_DELAY_ANNOTATION: &str = "test.rollout-runner.io/ready-delay";
@@ -85,7 +85,7 @@ impl Pod {
 
 #[derive(Debug, Clone)]
 struct ReplicaSet {
-    owner: (String, String),
+    owner: OwnerKey,
     name: String,
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
@@ -131,12 +131,35 @@ pub struct MemoryCluster {
     real_time: bool,
 }
 
+/// The owner of a ReplicaSet: kind, namespace, name.
+type OwnerKey = (&'static str, String, String);
+
+fn owner_key(owner: Owner<'_>) -> OwnerKey {
+    (
+        owner.kind(),
+        owner.namespace().to_string(),
+        owner.name().to_string(),
+    )
+}
+
 fn key(namespace: &str, name: &str) -> (String, String) {
     (namespace.to_string(), name.to_string())
 }
 
 fn namespace_of(meta: &ObjectMeta) -> String {
     meta.namespace.clone().unwrap_or_else(|| "default".into())
+}
+
+/// The stored object with this metadata's namespace and name.
+fn stored_mut<'a, T>(
+    objects: &'a mut BTreeMap<(String, String), T>,
+    kind: &'static str,
+    meta: &ObjectMeta,
+) -> Result<&'a mut T, ClusterError> {
+    let name = meta.name.clone().unwrap_or_default();
+    objects
+        .get_mut(&key(&namespace_of(meta), &name))
+        .ok_or(ClusterError::NotFound { kind, name })
 }
 
 fn template_annotation<'a>(template: &'a PodTemplateSpec, key: &str) -> Option<&'a str> {
@@ -316,7 +339,29 @@ impl MemoryCluster {
     pub fn replica_sets(&self, namespace: &str, rollout: &str) -> Vec<ReplicaSetState> {
         let state = self.state();
         let now = Self::current_time(&state);
-        let owner = key(namespace, rollout);
+        let owner = ("Rollout", namespace.to_string(), rollout.to_string());
+        state
+            .replica_sets
+            .iter()
+            .filter(|rs| rs.owner == owner)
+            .map(|rs| Self::observe_replica_set(rs, now))
+            .collect()
+    }
+
+    /// Every Experiment, for inspection.
+    pub fn experiments(&self) -> Vec<Experiment> {
+        self.state().experiments.values().cloned().collect()
+    }
+
+    /// The ReplicaSets of an experiment as observed now.
+    pub fn experiment_replica_sets(
+        &self,
+        namespace: &str,
+        experiment: &str,
+    ) -> Vec<ReplicaSetState> {
+        let state = self.state();
+        let now = Self::current_time(&state);
+        let owner = ("Experiment", namespace.to_string(), experiment.to_string());
         state
             .replica_sets
             .iter()
@@ -431,19 +476,6 @@ impl MemoryCluster {
             .flatten()
             .any(|r| Some(r.uid.as_str()) == owner_uid)
     }
-
-    fn owner_reference(
-        rollout: &Rollout,
-    ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-            api_version: crate::crd::API_VERSION.into(),
-            kind: "Rollout".into(),
-            name: rollout.name().to_string(),
-            uid: rollout.metadata.uid.clone().unwrap_or_default(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        }
-    }
 }
 
 impl Cluster for MemoryCluster {
@@ -463,7 +495,7 @@ impl Cluster for MemoryCluster {
         let state = self.state();
         let now = Self::current_time(&state);
         let namespace = rollout.namespace_or_default().to_string();
-        let owner = key(&namespace, rollout.name());
+        let owner = owner_key(Owner::Rollout(rollout));
         let uid = rollout.metadata.uid.as_deref();
         Ok(Observed {
             replica_sets: state
@@ -501,12 +533,46 @@ impl Cluster for MemoryCluster {
         })
     }
 
-    async fn apply(&self, rollout: &Rollout, action: &Action) -> Result<(), ClusterError> {
+    async fn observe_experiment(
+        &self,
+        experiment: &Experiment,
+    ) -> Result<ExperimentObserved, ClusterError> {
+        let state = self.state();
+        let now = Self::current_time(&state);
+        let namespace = namespace_of(&experiment.metadata);
+        let owner = owner_key(Owner::Experiment(experiment));
+        let uid = experiment.metadata.uid.as_deref();
+        Ok(ExperimentObserved {
+            replica_sets: state
+                .replica_sets
+                .iter()
+                .filter(|rs| rs.owner == owner)
+                .map(|rs| Self::observe_replica_set(rs, now))
+                .collect(),
+            analysis_runs: state
+                .analysis_runs
+                .values()
+                .filter(|ar| Self::owned_by(&ar.metadata, uid))
+                .cloned()
+                .collect(),
+            analysis_templates: state
+                .templates
+                .iter()
+                .filter(|((ns, _), _)| *ns == namespace)
+                .map(|((_, name), t)| (name.clone(), t.clone()))
+                .collect(),
+            cluster_analysis_templates: state.cluster_templates.clone(),
+        })
+    }
+
+    async fn apply(&self, owner: Owner<'_>, action: &Action) -> Result<(), ClusterError> {
         let mut guard = self.state();
         let state = &mut *guard;
         let now = Self::current_time(state);
-        let namespace = rollout.namespace_or_default().to_string();
-        let owner = key(&namespace, rollout.name());
+        let namespace = owner.namespace().to_string();
+        let rollout_key = key(&namespace, owner.name());
+        let owner_reference = owner.reference();
+        let owner = owner_key(owner);
         state.api_writes += 1;
         let find_rs = |state: &mut State, name: &str| -> Result<usize, ClusterError> {
             state
@@ -520,13 +586,13 @@ impl Cluster for MemoryCluster {
         };
         match action {
             Action::SetRolloutReplicas { replicas } => {
-                if let Some(r) = state.rollouts.get_mut(&owner) {
+                if let Some(r) = state.rollouts.get_mut(&rollout_key) {
                     r.spec.replicas = Some(*replicas);
                     r.metadata.generation = Some(r.metadata.generation.unwrap_or(1) + 1);
                 }
             }
             Action::SetRolloutRevision { revision } => {
-                if let Some(r) = state.rollouts.get_mut(&owner) {
+                if let Some(r) = state.rollouts.get_mut(&rollout_key) {
                     r.metadata
                         .annotations
                         .get_or_insert_with(Default::default)
@@ -626,15 +692,15 @@ impl Cluster for MemoryCluster {
                 }
             }
             Action::SetTrafficWeight(weights) => {
-                let traffic = state.traffic.entry(owner.clone()).or_default();
+                let traffic = state.traffic.entry(rollout_key.clone()).or_default();
                 traffic.weights = Some(weights.clone());
                 traffic.writes += 1;
             }
             Action::UpdateTrafficHash { .. } => {
-                state.traffic.entry(owner.clone()).or_default().writes += 1;
+                state.traffic.entry(rollout_key.clone()).or_default().writes += 1;
             }
             Action::SetHeaderRoute(route) => {
-                let traffic = state.traffic.entry(owner.clone()).or_default();
+                let traffic = state.traffic.entry(rollout_key.clone()).or_default();
                 traffic.header_routes.retain(|r| *r != route.name);
                 if route.r#match.is_some() {
                     traffic.header_routes.push(route.name.clone());
@@ -642,7 +708,7 @@ impl Cluster for MemoryCluster {
                 traffic.writes += 1;
             }
             Action::SetMirrorRoute(route) => {
-                let traffic = state.traffic.entry(owner.clone()).or_default();
+                let traffic = state.traffic.entry(rollout_key.clone()).or_default();
                 traffic.mirror_routes.retain(|r| *r != route.name);
                 if route.r#match.is_some() {
                     traffic.mirror_routes.push(route.name.clone());
@@ -650,7 +716,7 @@ impl Cluster for MemoryCluster {
                 traffic.writes += 1;
             }
             Action::RemoveManagedRoutes => {
-                let traffic = state.traffic.entry(owner.clone()).or_default();
+                let traffic = state.traffic.entry(rollout_key.clone()).or_default();
                 traffic.header_routes.clear();
                 traffic.mirror_routes.clear();
                 traffic.writes += 1;
@@ -668,7 +734,7 @@ impl Cluster for MemoryCluster {
                 run.metadata.namespace = Some(namespace.clone());
                 run.metadata.uid = Some(Self::next_uid(state));
                 run.metadata.creation_timestamp = Some(Time(now));
-                run.metadata.owner_references = Some(vec![Self::owner_reference(rollout)]);
+                run.metadata.owner_references = Some(vec![owner_reference]);
                 state.analysis_runs.insert(k, run);
             }
             Action::TerminateAnalysisRun { name } => {
@@ -685,7 +751,7 @@ impl Cluster for MemoryCluster {
                 experiment.metadata.namespace = Some(namespace.clone());
                 experiment.metadata.uid = Some(Self::next_uid(state));
                 experiment.metadata.creation_timestamp = Some(Time(now));
-                experiment.metadata.owner_references = Some(vec![Self::owner_reference(rollout)]);
+                experiment.metadata.owner_references = Some(vec![owner_reference]);
                 state.experiments.insert(key(&namespace, &name), experiment);
             }
             Action::TerminateExperiment { name } => {
@@ -695,6 +761,17 @@ impl Cluster for MemoryCluster {
             }
             Action::DeleteExperiment { name } => {
                 state.experiments.remove(&key(&namespace, name));
+            }
+            Action::CreateService { name, selector, .. } => {
+                let service = ServiceState {
+                    name: name.clone(),
+                    selector: selector.clone(),
+                    annotations: BTreeMap::new(),
+                };
+                state.services.insert(key(&namespace, name), service);
+            }
+            Action::DeleteService { name } => {
+                state.services.remove(&key(&namespace, name));
             }
         }
         Ok(())
@@ -722,21 +799,27 @@ impl Cluster for MemoryCluster {
         Ok(())
     }
 
+    async fn write_experiment_status(
+        &self,
+        experiment: &Experiment,
+        status: &ExperimentStatus,
+    ) -> Result<(), ClusterError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let stored = stored_mut(&mut state.experiments, "Experiment", &experiment.metadata)?;
+        stored.status = Some(status.clone());
+        state.api_writes += 1;
+        Ok(())
+    }
+
     async fn write_analysis_run_status(
         &self,
         run: &AnalysisRun,
         status: &AnalysisRunStatus,
     ) -> Result<(), ClusterError> {
-        let mut state = self.state();
-        let name = run.metadata.name.clone().unwrap_or_default();
-        let k = key(&namespace_of(&run.metadata), &name);
-        let stored = state
-            .analysis_runs
-            .get_mut(&k)
-            .ok_or(ClusterError::NotFound {
-                kind: "AnalysisRun",
-                name,
-            })?;
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let stored = stored_mut(&mut state.analysis_runs, "AnalysisRun", &run.metadata)?;
         stored.status = Some(status.clone());
         state.api_writes += 1;
         Ok(())
@@ -764,13 +847,13 @@ impl Cluster for MemoryCluster {
         })
     }
 
-    async fn record_events(&self, rollout: &Rollout, events: &[Event]) {
+    async fn record_events(&self, owner: Owner<'_>, events: &[Event]) {
         let mut state = self.state();
         let now = Self::current_time(&state);
         for event in events {
             state
                 .events
-                .push((now, rollout.name().to_string(), event.clone()));
+                .push((now, owner.name().to_string(), event.clone()));
         }
     }
 

@@ -14,8 +14,13 @@ use std::future::Future;
 
 use jiff::Timestamp;
 
-use crate::crd::{AnalysisRun, AnalysisRunStatus, Rollout, RolloutStatus};
-use crate::observed::Observed;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use crate::crd::{
+    API_VERSION, AnalysisRun, AnalysisRunStatus, Experiment, ExperimentStatus, Rollout,
+    RolloutStatus,
+};
+use crate::observed::{ExperimentObserved, Observed};
 use crate::plan::{Action, Event};
 
 /// A failed cluster operation.
@@ -27,6 +32,49 @@ pub enum ClusterError {
     Conflict { kind: &'static str, name: String },
     #[error("{0}")]
     Api(String),
+}
+
+/// The object an action is performed for: it owns what the action creates.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner<'a> {
+    Rollout(&'a Rollout),
+    Experiment(&'a Experiment),
+}
+
+impl Owner<'_> {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Owner::Rollout(_) => "Rollout",
+            Owner::Experiment(_) => "Experiment",
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Owner::Rollout(rollout) => &rollout.metadata,
+            Owner::Experiment(experiment) => &experiment.metadata,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or("")
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.metadata().namespace.as_deref().unwrap_or("default")
+    }
+
+    /// The controller owner reference to put on objects created for this owner.
+    pub fn reference(&self) -> OwnerReference {
+        OwnerReference {
+            api_version: API_VERSION.into(),
+            kind: self.kind().into(),
+            name: self.name().to_string(),
+            uid: self.metadata().uid.clone().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
 }
 
 /// Where Rollouts live. Every operation is idempotent with respect to the state it was planned
@@ -48,10 +96,16 @@ pub trait Cluster: Send + Sync {
         rollout: &Rollout,
     ) -> impl Future<Output = Result<Observed, ClusterError>> + Send;
 
-    /// Perform one planned action for this Rollout.
+    /// Everything the experiment engine needs about this Experiment's world.
+    fn observe_experiment(
+        &self,
+        experiment: &Experiment,
+    ) -> impl Future<Output = Result<ExperimentObserved, ClusterError>> + Send;
+
+    /// Perform one planned action for a Rollout or one of its Experiments.
     fn apply(
         &self,
-        rollout: &Rollout,
+        owner: Owner<'_>,
         action: &Action,
     ) -> impl Future<Output = Result<(), ClusterError>> + Send;
 
@@ -60,6 +114,13 @@ pub trait Cluster: Send + Sync {
         &self,
         rollout: &Rollout,
         status: &RolloutStatus,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+
+    /// Write an Experiment's status (status subresource).
+    fn write_experiment_status(
+        &self,
+        experiment: &Experiment,
+        status: &ExperimentStatus,
     ) -> impl Future<Output = Result<(), ClusterError>> + Send;
 
     /// Write an AnalysisRun's status (status subresource).
@@ -77,9 +138,9 @@ pub trait Cluster: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<String, ClusterError>> + Send;
 
-    /// Record events on the Rollout (Kubernetes Events, or the simulation's timeline).
-    fn record_events(&self, rollout: &Rollout, events: &[Event])
-    -> impl Future<Output = ()> + Send;
+    /// Record events on a Rollout or Experiment (Kubernetes Events, or the simulation's
+    /// timeline).
+    fn record_events(&self, owner: Owner<'_>, events: &[Event]) -> impl Future<Output = ()> + Send;
 
     /// Wait until something may have changed or `deadline` (when the engine wants to look
     /// again) passes, but never past `limit` (the caller's timeout). The memory cluster advances

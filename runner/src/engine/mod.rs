@@ -17,6 +17,7 @@ mod canary;
 pub mod conditions;
 mod context;
 mod experiment;
+pub mod experiment_run;
 pub mod hash;
 mod pause;
 pub mod phase;

@@ -94,7 +94,9 @@ fn toyaml(state: &State<'_, '_>, value: Value) -> Result<String, Error> {
             format!("cannot write the value as YAML: {error}"),
         )
     })?;
-    Ok(yaml.trim_end_matches('\n').to_owned())
+    // Drop only the document's final line break: the ones before it may belong to a `|+`
+    // block scalar that keeps trailing newlines.
+    Ok(yaml.strip_suffix('\n').unwrap_or(&yaml).to_owned())
 }
 
 fn indent_lines(text: &str, width: usize, first: bool, blank: bool) -> String {

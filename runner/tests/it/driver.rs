@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use rollout_runner::analysis::run::TaskKind;
 use rollout_runner::cluster::memory::{MemoryCluster, PodBehaviour};
-use rollout_runner::cluster::{Cluster, ClusterError, Wake};
+use rollout_runner::cluster::{Cluster, ClusterError, Owner, Wake};
 use rollout_runner::crd::{
-    AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate, Measurement, Metric,
-    PauseReason, Rollout, RolloutPhase, RolloutStatus,
+    AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate, Experiment, ExperimentStatus,
+    Measurement, Metric, PauseReason, Rollout, RolloutPhase, RolloutStatus,
 };
 use rollout_runner::driver::{Driver, RunOptions};
 use rollout_runner::metrics::{MeasureContext, Metrics};
-use rollout_runner::observed::{Observed, ServiceState};
+use rollout_runner::observed::{ExperimentObserved, Observed, ServiceState};
 use rollout_runner::operate::Operation;
 use rollout_runner::plan::{Action, Event};
 use rollout_runner::report::{Outcome, Reporter, Silent, Update};
@@ -146,6 +146,7 @@ async fn status(cluster: &MemoryCluster) -> RolloutStatus {
 struct History {
     statuses: Vec<RolloutStatus>,
     events: Vec<String>,
+    actions: Vec<String>,
 }
 
 impl Reporter for History {
@@ -154,6 +155,9 @@ impl Reporter for History {
             Update::Status { rollout, .. } => self.statuses.push(rollout.status_or_default()),
             Update::Events { events, .. } => {
                 self.events.extend(events.iter().map(|e| e.reason.clone()))
+            }
+            Update::Actions { actions, .. } => {
+                self.actions.extend(actions.iter().map(Action::describe))
             }
             _ => {}
         }
@@ -260,8 +264,21 @@ impl Cluster for Checking<'_> {
     async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
         self.inner.observe(rollout).await
     }
-    async fn apply(&self, rollout: &Rollout, action: &Action) -> Result<(), ClusterError> {
-        self.inner.apply(rollout, action).await
+    async fn observe_experiment(
+        &self,
+        experiment: &Experiment,
+    ) -> Result<ExperimentObserved, ClusterError> {
+        self.inner.observe_experiment(experiment).await
+    }
+    async fn apply(&self, owner: Owner<'_>, action: &Action) -> Result<(), ClusterError> {
+        self.inner.apply(owner, action).await
+    }
+    async fn write_experiment_status(
+        &self,
+        experiment: &Experiment,
+        status: &ExperimentStatus,
+    ) -> Result<(), ClusterError> {
+        self.inner.write_experiment_status(experiment, status).await
     }
     async fn write_status(
         &self,
@@ -280,8 +297,8 @@ impl Cluster for Checking<'_> {
     async fn read_secret(&self, ns: &str, name: &str, key: &str) -> Result<String, ClusterError> {
         self.inner.read_secret(ns, name, key).await
     }
-    async fn record_events(&self, rollout: &Rollout, events: &[Event]) {
-        self.inner.record_events(rollout, events).await
+    async fn record_events(&self, owner: Owner<'_>, events: &[Event]) {
+        self.inner.record_events(owner, events).await
     }
     async fn wait(&self, deadline: Option<Timestamp>, limit: Option<Timestamp>) -> Wake {
         for name in ["web-stable", "web-canary"] {
@@ -641,9 +658,23 @@ impl Cluster for Crashing<'_> {
     async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
         self.inner.observe(rollout).await
     }
-    async fn apply(&self, rollout: &Rollout, action: &Action) -> Result<(), ClusterError> {
+    async fn observe_experiment(
+        &self,
+        experiment: &Experiment,
+    ) -> Result<ExperimentObserved, ClusterError> {
+        self.inner.observe_experiment(experiment).await
+    }
+    async fn apply(&self, owner: Owner<'_>, action: &Action) -> Result<(), ClusterError> {
         self.write()?;
-        self.inner.apply(rollout, action).await
+        self.inner.apply(owner, action).await
+    }
+    async fn write_experiment_status(
+        &self,
+        experiment: &Experiment,
+        status: &ExperimentStatus,
+    ) -> Result<(), ClusterError> {
+        self.write()?;
+        self.inner.write_experiment_status(experiment, status).await
     }
     async fn write_status(
         &self,
@@ -664,8 +695,8 @@ impl Cluster for Crashing<'_> {
     async fn read_secret(&self, ns: &str, name: &str, key: &str) -> Result<String, ClusterError> {
         self.inner.read_secret(ns, name, key).await
     }
-    async fn record_events(&self, rollout: &Rollout, events: &[Event]) {
-        self.inner.record_events(rollout, events).await
+    async fn record_events(&self, owner: Owner<'_>, events: &[Event]) {
+        self.inner.record_events(owner, events).await
     }
     async fn wait(&self, deadline: Option<Timestamp>, limit: Option<Timestamp>) -> Wake {
         self.inner.wait(deadline, limit).await
@@ -734,5 +765,127 @@ async fn a_runner_killed_after_any_write_is_resumed_by_the_next_one() {
     assert!(
         update_writes > 20,
         "the reference run makes {update_writes} writes"
+    );
+}
+
+const WITH_EXPERIMENT: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "web:1", ports: [{name: http, containerPort: 8080}]}]
+  strategy:
+    canary:
+      steps:
+        - experiment:
+            duration: 1m
+            templates:
+              - {name: baseline, specRef: stable, service: {}}
+              - {name: canary, specRef: canary}
+            analyses:
+              - {name: compare, templateName: check}
+        - setWeight: 50
+"#;
+
+#[tokio::test]
+async fn an_experiment_step_runs_both_versions_side_by_side_then_continues() {
+    let cluster = cluster_with_services(&[]);
+    cluster.add_analysis_template(check_template());
+    deployed_then_updated(&cluster, WITH_EXPERIMENT).await;
+    let metrics = Fixed(BTreeMap::from([(
+        "check".to_string(),
+        AnalysisPhase::Successful,
+    )]));
+    let outcome = drive(&cluster, &metrics, &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+
+    let experiment = cluster
+        .experiments()
+        .pop()
+        .expect("an experiment was created");
+    let name = experiment.metadata.name.clone().unwrap();
+    let status = experiment.status.unwrap();
+    assert_eq!(status.phase, Some(AnalysisPhase::Successful));
+    let templates: Vec<(&str, &str)> = status
+        .template_statuses
+        .iter()
+        .map(|t| (t.name.as_str(), t.status.as_str()))
+        .collect();
+    assert_eq!(
+        templates,
+        [("baseline", "Successful"), ("canary", "Successful")]
+    );
+    assert_eq!(status.analysis_runs[0].phase, AnalysisPhase::Successful);
+    // The experiment ran for its duration, measured from when both templates were available.
+    let available = status.available_at.unwrap().0;
+    let run = cluster
+        .analysis_runs()
+        .into_iter()
+        .find(|r| r.metadata.name.as_deref() == Some(&format!("{name}-compare")))
+        .expect("the experiment's AnalysisRun");
+    assert_eq!(run.status.unwrap().phase, AnalysisPhase::Successful);
+    // Its ReplicaSets ran web:1 and web:2, and are gone after the scale-down delay.
+    let sets = cluster.experiment_replica_sets("shop", &name);
+    let mut images: Vec<String> = sets
+        .iter()
+        .map(|rs| {
+            rs.template.spec.as_ref().unwrap().containers[0]
+                .image
+                .clone()
+                .unwrap()
+        })
+        .collect();
+    images.sort();
+    assert_eq!(images, ["web:1", "web:2"]);
+    assert!(sets.iter().all(|rs| rs.spec_replicas == 0), "{sets:?}");
+    // The baseline's Service was created and removed with it.
+    assert!(
+        cluster
+            .service("shop", &format!("{name}-baseline"))
+            .is_none()
+    );
+    let events = cluster.events();
+    let service_created = events
+        .iter()
+        .any(|(_, owner, e)| *owner == name && e.message.contains("Template 'baseline'"));
+    assert!(service_created, "{events:?}");
+    let succeeded_at = events
+        .iter()
+        .find(|(_, _, e)| e.reason == "ExperimentSuccessful")
+        .map(|(at, ..)| *at)
+        .unwrap();
+    assert!(succeeded_at >= available + SignedDuration::from_mins(1));
+}
+
+#[tokio::test]
+async fn a_failed_experiment_analysis_aborts_the_rollout() {
+    let cluster = cluster_with_services(&[]);
+    cluster.add_analysis_template(check_template());
+    deployed_then_updated(&cluster, WITH_EXPERIMENT).await;
+    let metrics = Fixed(BTreeMap::from([(
+        "check".to_string(),
+        AnalysisPhase::Failed,
+    )]));
+    let outcome = drive(&cluster, &metrics, &mut Silent).await;
+    let Outcome::Aborted { message } = &outcome else {
+        panic!("expected an abort, got {outcome:?}");
+    };
+    assert!(message.contains("Experiment"), "{message}");
+    let experiment = cluster.experiments().pop().unwrap();
+    assert_eq!(
+        experiment.status.unwrap().phase,
+        Some(AnalysisPhase::Failed)
+    );
+    let name = experiment.metadata.name.unwrap();
+    assert!(
+        cluster
+            .experiment_replica_sets("shop", &name)
+            .iter()
+            .all(|rs| rs.spec_replicas == 0)
     );
 }
