@@ -50,7 +50,6 @@ enum Command {
     Lint(lint::LintArgs),
     /// Run a release on an in-memory cluster with scripted metrics: no cluster needed.
     Simulate(simulate::SimulateArgs),
-    /// Show what a release will do: replicas, traffic, analysis and durations, step by step.
     Plan(plan::PlanArgs),
 }
 

@@ -10,10 +10,11 @@ use crate::planning::{self, ReleasePlan};
 
 use super::inputs::{Inputs, load_inputs};
 
-/// Show what releasing the given Rollouts will do, starting from a fully available stable
-/// version: per step the canary and stable replica counts, the traffic weight and the traffic
-/// objects each router will write, pauses, analysis runs with their queries, experiments, and
-/// the minimum and maximum total duration.
+/// Show what a release will do: replicas, traffic, analysis and durations, step by step.
+///
+/// Starting from a fully available stable version: per step the canary and stable replica
+/// counts, the traffic weight and the traffic objects each router will write, pauses, analysis
+/// runs with their queries, experiments, and the minimum and maximum total duration.
 ///
 /// Times assume pods start at once (plus minReadySeconds) and every analysis passes; a step
 /// that waits for a person adds nothing to the minimum and makes the maximum unbounded. Every
