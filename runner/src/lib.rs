@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod observed;
 pub mod operate;
 pub mod plan;
+pub mod planning;
 pub mod render;
 pub mod report;
 pub mod simulation;

@@ -15,6 +15,7 @@ use crate::error::ExitStatus;
 mod crds;
 mod inputs;
 mod lint;
+mod plan;
 mod simulate;
 
 pub use crds::crd_files;
@@ -49,6 +50,7 @@ enum Command {
     Lint(lint::LintArgs),
     /// Run a release on an in-memory cluster with scripted metrics: no cluster needed.
     Simulate(simulate::SimulateArgs),
+    Plan(plan::PlanArgs),
 }
 
 /// How a command prints its result.
@@ -80,5 +82,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Analysis { command } => analysis::run(command),
         Command::Lint(args) => lint::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Plan(args) => plan::run(args),
     }
 }

@@ -7,4 +7,5 @@ mod driver;
 mod expr_props;
 mod lint;
 mod lint_props;
+mod plan;
 mod render;
