@@ -10,10 +10,12 @@
 //! is in the cluster.
 
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use crate::analysis::run::{self as analysis_run, RunPlan, TaskKind, TaskResult};
 use crate::cluster::{Cluster, ClusterError, Owner, Wake};
 use crate::crd::{AnalysisRun, Rollout, RolloutPhase, RolloutStatus};
+use crate::engine::hash::pod_template_hash;
 use crate::engine::{self, conditions::types, experiment_run, phase::observed_phase};
 use crate::metrics::{MeasureContext, Metrics, error_measurement};
 use crate::observed::Observed;
@@ -45,9 +47,9 @@ pub struct RunOptions {
     pub timeout: Option<SignedDuration>,
     /// A pause waiting for promotion counts as success.
     pub success_on_pause: bool,
-    /// The pod-template hash being released; a different one means a newer release superseded
-    /// it. `None`: whatever the rollout currently wants.
-    pub target_hash: Option<String>,
+    /// The pod template being released; a different one in the Rollout means a newer release
+    /// (or a `set image`) superseded it. `None`: whatever the rollout currently wants.
+    pub target_template: Option<PodTemplateSpec>,
 }
 
 /// The result of one reconcile pass.
@@ -66,11 +68,24 @@ pub struct Pass {
 /// the engine is oscillating.
 const MAX_PASSES_WITHOUT_TIME: usize = 200;
 
+/// Failed passes in a row, on transient errors (conflicts, an unreachable API server), before
+/// the driver gives up. With the backoff below that is about five minutes.
+const MAX_TRANSIENT_FAILURES: u32 = 14;
+
+/// Wait before retrying after the `failures`-th transient error in a row: 250 ms doubling up
+/// to 30 s.
+fn retry_backoff(failures: u32) -> SignedDuration {
+    let millis = 250_i64.saturating_mul(1 << failures.min(7));
+    SignedDuration::from_millis(millis.min(30_000))
+}
+
 pub struct Driver<'a, C, M> {
     cluster: &'a C,
     metrics: &'a M,
     reporter: &'a mut dyn Reporter,
     spec_check: Option<&'a SpecCheck>,
+    /// Whether [`Update::Started`] went out (a runner may follow first, then drive).
+    started: bool,
 }
 
 impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
@@ -80,6 +95,7 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
             metrics,
             reporter,
             spec_check: None,
+            started: false,
         }
     }
 
@@ -385,20 +401,32 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 name: name.into(),
             });
         };
-        self.reporter.report(&Update::Started {
-            at: start,
-            rollout: &initial,
-        });
+        self.announce(start, &initial);
         let mut passes_without_time = 0;
         let mut last_now = start;
         // Once the outcome is known the driver keeps going until the rollout settles: with no
         // controller in the cluster, nobody else would finish an abort's rollback or scale the
         // old version down after its delay.
         let mut decided: Option<Outcome> = None;
+        let mut failures = 0;
         loop {
-            let Some(pass) = self.reconcile(namespace, name).await? else {
-                return Ok(self.finish(decided.unwrap_or(Outcome::Deleted)));
+            let pass = match self.reconcile(namespace, name).await {
+                Ok(Some(pass)) => pass,
+                Ok(None) => return Ok(self.finish(decided.unwrap_or(Outcome::Deleted))),
+                Err(DriverError::Cluster(error))
+                    if error.is_transient() && failures < MAX_TRANSIENT_FAILURES =>
+                {
+                    // Re-observe and re-plan: every action is idempotent with respect to the
+                    // state it was planned from.
+                    failures += 1;
+                    tracing::debug!(%error, failures, "transient error; retrying");
+                    let at = self.cluster.now() + retry_backoff(failures);
+                    self.cluster.wait(Some(at), deadline).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
             };
+            failures = 0;
             let now = self.cluster.now();
             if now != last_now {
                 passes_without_time = 0;
@@ -438,6 +466,66 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
         }
     }
 
+    /// Follow a rollout that someone else drives (another runner, a controller): report its
+    /// progress until it reaches an outcome or the timeout passes. Writes nothing.
+    pub async fn follow(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        options: &RunOptions,
+    ) -> Result<Outcome, DriverError> {
+        let start = self.cluster.now();
+        let deadline = options
+            .timeout
+            .and_then(|timeout| start.checked_add(timeout).ok());
+        let mut last: Option<RolloutStatus> = None;
+        let mut first = true;
+        loop {
+            let Some(rollout) = self.cluster.get_rollout(namespace, name).await? else {
+                if first {
+                    return Err(DriverError::RolloutNotFound {
+                        namespace: namespace.into(),
+                        name: name.into(),
+                    });
+                }
+                return Ok(self.finish(Outcome::Deleted));
+            };
+            let now = self.cluster.now();
+            if first {
+                self.announce(now, &rollout);
+                first = false;
+            }
+            if rollout.status != last {
+                self.reporter.report(&Update::Status {
+                    at: now,
+                    rollout: &rollout,
+                    previous: last.as_ref(),
+                });
+                last.clone_from(&rollout.status);
+            }
+            if let Some(outcome) = evaluate(&rollout, options) {
+                return Ok(self.finish(outcome));
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(self.finish(Outcome::TimedOut {
+                    phase: phase_line(&rollout),
+                }));
+            }
+            if self.cluster.wait(None, deadline).await == Wake::Idle {
+                return Ok(self.finish(Outcome::Idle {
+                    phase: phase_line(&rollout),
+                }));
+            }
+        }
+    }
+
+    fn announce(&mut self, at: Timestamp, rollout: &Rollout) {
+        if !self.started {
+            self.started = true;
+            self.reporter.report(&Update::Started { at, rollout });
+        }
+    }
+
     fn finish(&mut self, outcome: Outcome) -> Outcome {
         self.reporter.report(&Update::Finished {
             at: self.cluster.now(),
@@ -462,12 +550,12 @@ pub fn phase_line(rollout: &Rollout) -> String {
 pub fn evaluate(rollout: &Rollout, options: &RunOptions) -> Option<Outcome> {
     let status: RolloutStatus = rollout.status.clone()?;
     let (phase, message) = observed_phase(rollout.metadata.generation, &rollout.spec, &status);
-    if let Some(target) = &options.target_hash
-        && !status.current_pod_hash.is_empty()
-        && status.current_pod_hash != *target
+    if let Some(target) = &options.target_template
+        && rollout.spec.template.as_ref() != Some(target)
     {
+        let template = rollout.spec.template.clone().unwrap_or_default();
         return Some(Outcome::Superseded {
-            by: status.current_pod_hash.clone(),
+            by: pod_template_hash(&template, status.collision_count),
         });
     }
     match phase {

@@ -18,6 +18,9 @@ pub enum ExitStatus {
     Error,
     /// 3: `--timeout` elapsed while the rollout was still progressing; it keeps its state.
     TimedOut,
+    /// 130: stopped by SIGINT or SIGTERM between two actions; the rollout keeps its state and
+    /// the next runner resumes it.
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -28,6 +31,7 @@ impl ExitStatus {
             Self::Failure => 1,
             Self::Error => 2,
             Self::TimedOut => 3,
+            Self::Interrupted => 130,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | vocabulary | [`crd`], [`observed`], [`plan`], [`operate`], [`error`] |
 //! | pure logic | [`engine`], [`analysis`], [`expr`], [`render`] |
-//! | adapters | [`ci`], [`cluster`], [`metrics`], [`report`] |
+//! | adapters | [`ci`], [`cluster`], [`metrics`], [`report`], [`traffic`] |
 //! | orchestration | [`driver`], [`simulation`] |
 //! | entry | [`cli`] |
 
@@ -29,4 +29,5 @@ pub mod planning;
 pub mod render;
 pub mod report;
 pub mod simulation;
+pub mod traffic;
 pub mod validate;

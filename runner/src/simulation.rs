@@ -302,7 +302,7 @@ impl Simulation {
                 &RunOptions {
                     timeout: Some(self.timeout),
                     success_on_pause: self.success_on_pause,
-                    target_hash: None,
+                    target_template: None,
                 },
             )
             .await

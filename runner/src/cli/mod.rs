@@ -12,7 +12,10 @@ use clap::{Parser, Subcommand};
 
 use crate::error::ExitStatus;
 
+mod apply;
+mod connection;
 mod crds;
+mod drive;
 mod inputs;
 mod lint;
 mod plan;
@@ -24,7 +27,8 @@ pub mod render;
 /// CI-native progressive delivery for Kubernetes, speaking the Argo Rollouts API.
 ///
 /// Exit codes: 0 promoted or healthy, 1 aborted or degraded (or lint problems found),
-/// 2 invalid input or runner error, 3 timed out while still progressing.
+/// 2 invalid input or runner error, 3 timed out while still progressing, 130 interrupted
+/// (SIGINT or SIGTERM; the rollout keeps its state).
 #[derive(Debug, Parser)]
 #[command(name = "rollout-runner", version, about, long_about)]
 pub struct Cli {
@@ -51,6 +55,8 @@ enum Command {
     /// Run a release on an in-memory cluster with scripted metrics: no cluster needed.
     Simulate(simulate::SimulateArgs),
     Plan(plan::PlanArgs),
+    /// Apply manifests to the cluster and, with `--wait`, drive each Rollout to its end.
+    Apply(apply::ApplyArgs),
 }
 
 /// How a command prints its result.
@@ -83,5 +89,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Lint(args) => lint::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Apply(args) => apply::run(args),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM, with the signal's name.
+pub(crate) async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
     }
 }

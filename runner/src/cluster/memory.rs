@@ -9,7 +9,7 @@
 //! Scheduled interventions (promote, abort, ...) stand in for a person at a keyboard.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -124,11 +124,29 @@ struct State {
     api_writes: u64,
 }
 
+/// Runs before each write (actions and status writes); an error fails the write, as a runner
+/// killed at that point would.
+pub type WriteHook = Arc<dyn Fn() -> Result<(), ClusterError> + Send + Sync>;
+/// Runs after each observation of a Rollout, with the time, the Rollout and what was observed.
+pub type ObserveHook = Arc<dyn Fn(Timestamp, &Rollout, &Observed) + Send + Sync>;
+/// Runs each time the driver is about to wait: the place to check invariants.
+pub type WaitHook = Arc<dyn Fn(&MemoryCluster) + Send + Sync>;
+
+/// Code run at chosen points of the driver's conversation with the cluster, for tests: check
+/// invariants, record what the engine saw, kill the runner after a number of writes.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub before_write: Option<WriteHook>,
+    pub after_observe: Option<ObserveHook>,
+    pub before_wait: Option<WaitHook>,
+}
+
 /// The in-memory cluster.
 pub struct MemoryCluster {
     state: Mutex<State>,
     behaviour: PodBehaviour,
     real_time: bool,
+    hooks: Mutex<Hooks>,
 }
 
 /// The owner of a ReplicaSet: kind, namespace, name.
@@ -186,6 +204,24 @@ impl MemoryCluster {
             }),
             behaviour,
             real_time: false,
+            hooks: Mutex::new(Hooks::default()),
+        }
+    }
+
+    /// Install test hooks (replacing any installed before).
+    pub fn set_hooks(&self, hooks: Hooks) {
+        *self.hooks.lock().unwrap_or_else(|e| e.into_inner()) = hooks;
+    }
+
+    /// The hooks, cloned so that none runs under a lock (a hook may call the cluster).
+    fn hooks(&self) -> Hooks {
+        self.hooks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn before_write(&self) -> Result<(), ClusterError> {
+        match self.hooks().before_write {
+            Some(hook) => hook(),
+            None => Ok(()),
         }
     }
 
@@ -453,6 +489,48 @@ impl MemoryCluster {
         }
     }
 
+    fn observe_locked(&self, rollout: &Rollout) -> Observed {
+        let state = self.state();
+        let now = Self::current_time(&state);
+        let namespace = rollout.namespace_or_default().to_string();
+        let owner = owner_key(Owner::Rollout(rollout));
+        let uid = rollout.metadata.uid.as_deref();
+        Observed {
+            replica_sets: state
+                .replica_sets
+                .iter()
+                .filter(|rs| rs.owner == owner)
+                .map(|rs| Self::observe_replica_set(rs, now))
+                .collect(),
+            services: state
+                .services
+                .iter()
+                .filter(|((ns, _), _)| *ns == namespace)
+                .map(|((_, name), svc)| (name.clone(), svc.clone()))
+                .collect(),
+            analysis_runs: state
+                .analysis_runs
+                .values()
+                .filter(|ar| Self::owned_by(&ar.metadata, uid))
+                .cloned()
+                .collect(),
+            experiments: state
+                .experiments
+                .values()
+                .filter(|ex| Self::owned_by(&ex.metadata, uid))
+                .cloned()
+                .collect(),
+            analysis_templates: state
+                .templates
+                .iter()
+                .filter(|((ns, _), _)| *ns == namespace)
+                .map(|((_, name), t)| (name.clone(), t.clone()))
+                .collect(),
+            cluster_analysis_templates: state.cluster_templates.clone(),
+            traffic_weight_verified: None,
+        }
+    }
+
     /// The next moment a pod changes state, after `now`.
     fn next_pod_change(state: &State, now: Timestamp) -> Option<Timestamp> {
         state
@@ -492,45 +570,11 @@ impl Cluster for MemoryCluster {
     }
 
     async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
-        let state = self.state();
-        let now = Self::current_time(&state);
-        let namespace = rollout.namespace_or_default().to_string();
-        let owner = owner_key(Owner::Rollout(rollout));
-        let uid = rollout.metadata.uid.as_deref();
-        Ok(Observed {
-            replica_sets: state
-                .replica_sets
-                .iter()
-                .filter(|rs| rs.owner == owner)
-                .map(|rs| Self::observe_replica_set(rs, now))
-                .collect(),
-            services: state
-                .services
-                .iter()
-                .filter(|((ns, _), _)| *ns == namespace)
-                .map(|((_, name), svc)| (name.clone(), svc.clone()))
-                .collect(),
-            analysis_runs: state
-                .analysis_runs
-                .values()
-                .filter(|ar| Self::owned_by(&ar.metadata, uid))
-                .cloned()
-                .collect(),
-            experiments: state
-                .experiments
-                .values()
-                .filter(|ex| Self::owned_by(&ex.metadata, uid))
-                .cloned()
-                .collect(),
-            analysis_templates: state
-                .templates
-                .iter()
-                .filter(|((ns, _), _)| *ns == namespace)
-                .map(|((_, name), t)| (name.clone(), t.clone()))
-                .collect(),
-            cluster_analysis_templates: state.cluster_templates.clone(),
-            traffic_weight_verified: None,
-        })
+        let observed = self.observe_locked(rollout);
+        if let Some(hook) = self.hooks().after_observe {
+            hook(self.now(), rollout, &observed);
+        }
+        Ok(observed)
     }
 
     async fn observe_experiment(
@@ -566,6 +610,7 @@ impl Cluster for MemoryCluster {
     }
 
     async fn apply(&self, owner: Owner<'_>, action: &Action) -> Result<(), ClusterError> {
+        self.before_write()?;
         let mut guard = self.state();
         let state = &mut *guard;
         let now = Self::current_time(state);
@@ -782,6 +827,7 @@ impl Cluster for MemoryCluster {
         rollout: &Rollout,
         status: &RolloutStatus,
     ) -> Result<(), ClusterError> {
+        self.before_write()?;
         let mut state = self.state();
         let k = key(rollout.namespace_or_default(), rollout.name());
         let stored = state
@@ -804,6 +850,7 @@ impl Cluster for MemoryCluster {
         experiment: &Experiment,
         status: &ExperimentStatus,
     ) -> Result<(), ClusterError> {
+        self.before_write()?;
         let mut guard = self.state();
         let state = &mut *guard;
         let stored = stored_mut(&mut state.experiments, "Experiment", &experiment.metadata)?;
@@ -817,6 +864,7 @@ impl Cluster for MemoryCluster {
         run: &AnalysisRun,
         status: &AnalysisRunStatus,
     ) -> Result<(), ClusterError> {
+        self.before_write()?;
         let mut guard = self.state();
         let state = &mut *guard;
         let stored = stored_mut(&mut state.analysis_runs, "AnalysisRun", &run.metadata)?;
@@ -858,6 +906,9 @@ impl Cluster for MemoryCluster {
     }
 
     async fn wait(&self, deadline: Option<Timestamp>, limit: Option<Timestamp>) -> Wake {
+        if let Some(hook) = self.hooks().before_wait {
+            hook(self);
+        }
         let (now, next_pod, next_intervention) = {
             let state = self.state();
             let now = Self::current_time(&state);

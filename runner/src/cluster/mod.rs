@@ -8,6 +8,9 @@
 //! A cluster performs [`Action`]s exactly as planned and reports what it observes; it never
 //! decides anything.
 
+pub mod kube;
+pub mod lease;
+pub mod manifests;
 pub mod memory;
 
 use std::future::Future;
@@ -30,8 +33,22 @@ pub enum ClusterError {
     NotFound { kind: &'static str, name: String },
     #[error("conflict writing {kind} `{name}`: it changed since it was read")]
     Conflict { kind: &'static str, name: String },
+    /// The API server could not be reached or is overloaded; trying again may work.
+    #[error("the API server is unavailable: {0}")]
+    Unavailable(String),
     #[error("{0}")]
     Api(String),
+}
+
+impl ClusterError {
+    /// Whether the same operation may succeed if tried again after re-observing: the object
+    /// changed under us, or the API server was briefly out of reach.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ClusterError::Conflict { .. } | ClusterError::Unavailable(_)
+        )
+    }
 }
 
 /// The object an action is performed for: it owns what the action creates.

@@ -1178,4 +1178,30 @@ impl Rollout {
     pub fn status_or_default(&self) -> RolloutStatus {
         self.status.clone().unwrap_or_default()
     }
+
+    /// The names of the Services the strategy references (stable, canary, ping, pong, active,
+    /// preview), without duplicates.
+    pub fn service_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        if let Some(canary) = &self.spec.strategy.canary {
+            names.extend([
+                canary.stable_service.as_str(),
+                canary.canary_service.as_str(),
+            ]);
+            if let Some(ping_pong) = &canary.ping_pong {
+                names.extend([
+                    ping_pong.ping_service.as_str(),
+                    ping_pong.pong_service.as_str(),
+                ]);
+            }
+        }
+        if let Some(blue_green) = &self.spec.strategy.blue_green {
+            names.push(blue_green.active_service.as_str());
+            names.push(blue_green.preview_service.as_str());
+        }
+        names.retain(|name| !name.is_empty());
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
 }

@@ -439,8 +439,8 @@ mod properties {
                 Just(String::new()),
                 Just(" lead".to_owned()),
                 Just("a\r\nb\n".to_owned()),
-            Just("\n".to_owned()),
-            Just("a\n\n".to_owned()),
+                Just("\n".to_owned()),
+                Just("a\n\n".to_owned()),
                 "[ -~\n\t]{0,20}",
                 "\\PC{0,12}",
             ]

@@ -2,20 +2,21 @@
 //! verdicts, pauses, blue-green, deadlines, safety invariants, and crash-and-resume.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use rollout_runner::analysis::run::TaskKind;
-use rollout_runner::cluster::memory::{MemoryCluster, PodBehaviour};
-use rollout_runner::cluster::{Cluster, ClusterError, Owner, Wake};
+use rollout_runner::cluster::memory::{Hooks, MemoryCluster, PodBehaviour};
+use rollout_runner::cluster::{Cluster, ClusterError};
 use rollout_runner::crd::{
-    AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate, Experiment, ExperimentStatus,
-    Measurement, Metric, PauseReason, Rollout, RolloutPhase, RolloutStatus,
+    AnalysisPhase, AnalysisTemplate, Measurement, Metric, PauseReason, Rollout, RolloutPhase,
+    RolloutStatus,
 };
 use rollout_runner::driver::{Driver, RunOptions};
 use rollout_runner::metrics::{MeasureContext, Metrics};
-use rollout_runner::observed::{ExperimentObserved, Observed, ServiceState};
+use rollout_runner::observed::ServiceState;
 use rollout_runner::operate::Operation;
-use rollout_runner::plan::{Action, Event};
+use rollout_runner::plan::Action;
 use rollout_runner::report::{Outcome, Reporter, Silent, Update};
 
 fn start() -> Timestamp {
@@ -240,82 +241,33 @@ async fn services_never_select_a_replica_set_without_available_pods() {
     let cluster = cluster_with_services(&["web-stable", "web-canary"]);
     deployed_then_updated(&cluster, CANARY).await;
     // Check at every wait: the canary service may only point at pods that are available.
-    let checker = Checking { inner: &cluster };
+    cluster.set_hooks(Hooks {
+        before_wait: Some(Arc::new(check_services_select_available_pods)),
+        ..Hooks::default()
+    });
     let mut silent = Silent;
-    let outcome = Driver::new(&checker, &no_metrics(), &mut silent)
+    let outcome = Driver::new(&cluster, &no_metrics(), &mut silent)
         .run("shop", "web", &RunOptions::default())
         .await
         .unwrap();
     assert!(matches!(outcome, Outcome::Promoted { .. }));
 }
 
-/// A cluster that asserts the service invariant every time the driver waits.
-struct Checking<'a> {
-    inner: &'a MemoryCluster,
-}
-
-impl Cluster for Checking<'_> {
-    fn now(&self) -> Timestamp {
-        self.inner.now()
-    }
-    async fn get_rollout(&self, ns: &str, name: &str) -> Result<Option<Rollout>, ClusterError> {
-        self.inner.get_rollout(ns, name).await
-    }
-    async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
-        self.inner.observe(rollout).await
-    }
-    async fn observe_experiment(
-        &self,
-        experiment: &Experiment,
-    ) -> Result<ExperimentObserved, ClusterError> {
-        self.inner.observe_experiment(experiment).await
-    }
-    async fn apply(&self, owner: Owner<'_>, action: &Action) -> Result<(), ClusterError> {
-        self.inner.apply(owner, action).await
-    }
-    async fn write_experiment_status(
-        &self,
-        experiment: &Experiment,
-        status: &ExperimentStatus,
-    ) -> Result<(), ClusterError> {
-        self.inner.write_experiment_status(experiment, status).await
-    }
-    async fn write_status(
-        &self,
-        rollout: &Rollout,
-        status: &RolloutStatus,
-    ) -> Result<(), ClusterError> {
-        self.inner.write_status(rollout, status).await
-    }
-    async fn write_analysis_run_status(
-        &self,
-        run: &AnalysisRun,
-        status: &AnalysisRunStatus,
-    ) -> Result<(), ClusterError> {
-        self.inner.write_analysis_run_status(run, status).await
-    }
-    async fn read_secret(&self, ns: &str, name: &str, key: &str) -> Result<String, ClusterError> {
-        self.inner.read_secret(ns, name, key).await
-    }
-    async fn record_events(&self, owner: Owner<'_>, events: &[Event]) {
-        self.inner.record_events(owner, events).await
-    }
-    async fn wait(&self, deadline: Option<Timestamp>, limit: Option<Timestamp>) -> Wake {
-        for name in ["web-stable", "web-canary"] {
-            let service = self.inner.service("shop", name).unwrap();
-            let hash = service.selected_hash();
-            if hash.is_empty() {
-                continue;
-            }
-            let sets = self.inner.replica_sets("shop", "web");
-            let target = sets.iter().find(|rs| rs.pod_hash() == hash).unwrap();
-            assert!(
-                target.available_replicas > 0,
-                "service {name} selects {} which has no available pods",
-                target.name
-            );
+/// Asserts, every time the driver waits, that no service selects pods that are not available.
+fn check_services_select_available_pods(cluster: &MemoryCluster) {
+    for name in ["web-stable", "web-canary"] {
+        let service = cluster.service("shop", name).unwrap();
+        let hash = service.selected_hash();
+        if hash.is_empty() {
+            continue;
         }
-        self.inner.wait(deadline, limit).await
+        let sets = cluster.replica_sets("shop", "web");
+        let target = sets.iter().find(|rs| rs.pod_hash() == hash).unwrap();
+        assert!(
+            target.available_replicas > 0,
+            "service {name} selects {} which has no available pods",
+            target.name
+        );
     }
 }
 
@@ -628,78 +580,17 @@ async fn a_never_ready_canary_exceeds_the_progress_deadline() {
     assert!(matches!(outcome, Outcome::Aborted { .. }), "{outcome:?}");
 }
 
-/// A cluster that fails every operation after a number of writes, as a killed runner would
-/// stop mid-pass.
-struct Crashing<'a> {
-    inner: &'a MemoryCluster,
-    writes_left: std::sync::atomic::AtomicI64,
-}
-
-impl Crashing<'_> {
-    fn write(&self) -> Result<(), ClusterError> {
-        if self
-            .writes_left
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
-            <= 0
-        {
-            return Err(ClusterError::Api("killed".into()));
-        }
-        Ok(())
-    }
-}
-
-impl Cluster for Crashing<'_> {
-    fn now(&self) -> Timestamp {
-        self.inner.now()
-    }
-    async fn get_rollout(&self, ns: &str, name: &str) -> Result<Option<Rollout>, ClusterError> {
-        self.inner.get_rollout(ns, name).await
-    }
-    async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
-        self.inner.observe(rollout).await
-    }
-    async fn observe_experiment(
-        &self,
-        experiment: &Experiment,
-    ) -> Result<ExperimentObserved, ClusterError> {
-        self.inner.observe_experiment(experiment).await
-    }
-    async fn apply(&self, owner: Owner<'_>, action: &Action) -> Result<(), ClusterError> {
-        self.write()?;
-        self.inner.apply(owner, action).await
-    }
-    async fn write_experiment_status(
-        &self,
-        experiment: &Experiment,
-        status: &ExperimentStatus,
-    ) -> Result<(), ClusterError> {
-        self.write()?;
-        self.inner.write_experiment_status(experiment, status).await
-    }
-    async fn write_status(
-        &self,
-        rollout: &Rollout,
-        status: &RolloutStatus,
-    ) -> Result<(), ClusterError> {
-        self.write()?;
-        self.inner.write_status(rollout, status).await
-    }
-    async fn write_analysis_run_status(
-        &self,
-        run: &AnalysisRun,
-        status: &AnalysisRunStatus,
-    ) -> Result<(), ClusterError> {
-        self.write()?;
-        self.inner.write_analysis_run_status(run, status).await
-    }
-    async fn read_secret(&self, ns: &str, name: &str, key: &str) -> Result<String, ClusterError> {
-        self.inner.read_secret(ns, name, key).await
-    }
-    async fn record_events(&self, owner: Owner<'_>, events: &[Event]) {
-        self.inner.record_events(owner, events).await
-    }
-    async fn wait(&self, deadline: Option<Timestamp>, limit: Option<Timestamp>) -> Wake {
-        self.inner.wait(deadline, limit).await
+/// Hooks that fail every write after `writes` of them, as a runner killed at that point.
+fn killed_after(writes: i64) -> Hooks {
+    let left = Arc::new(std::sync::atomic::AtomicI64::new(writes));
+    Hooks {
+        before_write: Some(Arc::new(move || {
+            if left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 0 {
+                return Err(ClusterError::Api("killed".into()));
+            }
+            Ok(())
+        })),
+        ..Hooks::default()
     }
 }
 
@@ -729,17 +620,15 @@ async fn a_runner_killed_after_any_write_is_resumed_by_the_next_one() {
     for kill_after in 1..update_writes {
         let cluster = cluster_with_services(&["web-stable", "web-canary"]);
         deployed_then_updated(&cluster, CANARY).await;
-        let crashing = Crashing {
-            inner: &cluster,
-            writes_left: std::sync::atomic::AtomicI64::new(kill_after),
-        };
-        let first = Driver::new(&crashing, &no_metrics(), &mut Silent)
+        cluster.set_hooks(killed_after(kill_after));
+        let first = Driver::new(&cluster, &no_metrics(), &mut Silent)
             .run("shop", "web", &RunOptions::default())
             .await;
         assert!(
             first.is_err(),
             "the first runner is killed after {kill_after} writes"
         );
+        cluster.set_hooks(Hooks::default());
         let mut history = History::default();
         let outcome = drive(&cluster, &no_metrics(), &mut history).await;
         assert!(

@@ -4,22 +4,20 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use assert_cmd::Command;
 use jiff::{SignedDuration, Timestamp};
 use rollout_runner::analysis::run::TaskKind;
 use rollout_runner::ci::ENV_VARS;
-use rollout_runner::cluster::memory::{MemoryCluster, PodBehaviour};
-use rollout_runner::cluster::{Cluster, ClusterError, Wake};
+use rollout_runner::cluster::Cluster;
+use rollout_runner::cluster::memory::{Hooks, MemoryCluster, PodBehaviour};
 use rollout_runner::crd::{
-    AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate, Measurement, Metric, Rollout,
-    RolloutStatus,
+    AnalysisPhase, AnalysisTemplate, Measurement, Metric, Rollout, RolloutStatus,
 };
 use rollout_runner::driver::{Driver, RunOptions};
 use rollout_runner::metrics::{MeasureContext, Metrics};
 use rollout_runner::observed::{Observed, ServiceState};
-use rollout_runner::plan::{Action, Event};
 use rollout_runner::planning::{self, ReleasePlan, Templates};
 use rollout_runner::report::{Outcome, Silent};
 
@@ -57,62 +55,28 @@ struct Seen {
     services: BTreeMap<String, String>,
 }
 
-/// The in-memory cluster, remembering every observation.
-struct Recording<'a> {
-    inner: &'a MemoryCluster,
-    seen: Mutex<Vec<Seen>>,
-}
-
-impl Cluster for Recording<'_> {
-    fn now(&self) -> Timestamp {
-        self.inner.now()
-    }
-    async fn get_rollout(&self, ns: &str, name: &str) -> Result<Option<Rollout>, ClusterError> {
-        self.inner.get_rollout(ns, name).await
-    }
-    async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
-        let observed = self.inner.observe(rollout).await?;
-        self.seen.lock().unwrap().push(Seen {
-            at: self.inner.now(),
-            status: rollout.status_or_default(),
-            sets: observed
-                .replica_sets
-                .iter()
-                .map(|rs| (rs.pod_hash().to_string(), rs.spec_replicas))
-                .collect(),
-            services: observed
-                .services
-                .iter()
-                .map(|(name, s)| (name.clone(), s.selected_hash().to_string()))
-                .collect(),
-        });
-        Ok(observed)
-    }
-    async fn apply(&self, rollout: &Rollout, action: &Action) -> Result<(), ClusterError> {
-        self.inner.apply(rollout, action).await
-    }
-    async fn write_status(
-        &self,
-        rollout: &Rollout,
-        status: &RolloutStatus,
-    ) -> Result<(), ClusterError> {
-        self.inner.write_status(rollout, status).await
-    }
-    async fn write_analysis_run_status(
-        &self,
-        run: &AnalysisRun,
-        status: &AnalysisRunStatus,
-    ) -> Result<(), ClusterError> {
-        self.inner.write_analysis_run_status(run, status).await
-    }
-    async fn read_secret(&self, ns: &str, name: &str, key: &str) -> Result<String, ClusterError> {
-        self.inner.read_secret(ns, name, key).await
-    }
-    async fn record_events(&self, rollout: &Rollout, events: &[Event]) {
-        self.inner.record_events(rollout, events).await
-    }
-    async fn wait(&self, deadline: Option<Timestamp>, limit: Option<Timestamp>) -> Wake {
-        self.inner.wait(deadline, limit).await
+/// Hooks that remember every observation the engine made.
+fn recording(seen: Arc<Mutex<Vec<Seen>>>) -> Hooks {
+    Hooks {
+        after_observe: Some(Arc::new(
+            move |at, rollout: &Rollout, observed: &Observed| {
+                seen.lock().unwrap().push(Seen {
+                    at,
+                    status: rollout.status_or_default(),
+                    sets: observed
+                        .replica_sets
+                        .iter()
+                        .map(|rs| (rs.pod_hash().to_string(), rs.spec_replicas))
+                        .collect(),
+                    services: observed
+                        .services
+                        .iter()
+                        .map(|(name, s)| (name.clone(), s.selected_hash().to_string()))
+                        .collect(),
+                });
+            },
+        )),
+        ..Hooks::default()
     }
 }
 
@@ -240,11 +204,9 @@ async fn release(yaml: &str, templates: &[&str]) -> Release {
     let new = with_image(&rollout, "web:2");
     cluster.apply_rollout(&new);
     let released_at = cluster.now();
-    let recording = Recording {
-        inner: &cluster,
-        seen: Mutex::new(Vec::new()),
-    };
-    let outcome = Driver::new(&recording, &Passing, &mut Silent)
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    cluster.set_hooks(recording(Arc::clone(&seen)));
+    let outcome = Driver::new(&cluster, &Passing, &mut Silent)
         .run(&namespace, rollout.name(), &options)
         .await
         .unwrap();
@@ -260,7 +222,7 @@ async fn release(yaml: &str, templates: &[&str]) -> Release {
         old,
         released_at,
         finished_at,
-        seen: recording.seen.into_inner().unwrap(),
+        seen: std::mem::take(&mut *seen.lock().unwrap()),
     }
 }
 

@@ -1,0 +1,309 @@
+//! `rollout-runner apply`: render, lint, server-side apply, and (with `--wait`) drive each
+//! Rollout to its end.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+
+use crate::cluster::Cluster;
+use crate::cluster::kube::KubeCluster;
+use crate::cluster::lease::LeaseSettings;
+use crate::cluster::manifests::{Applied, Applier, ApplyOptions};
+use crate::crd::duration::parse_go_duration;
+use crate::driver::RunOptions;
+use crate::error::ExitStatus;
+use crate::metrics::Metrics;
+use crate::report::Outcome;
+use crate::report::terminal::Terminal;
+
+use super::OutputFormat;
+use super::connection::ConnectionArgs;
+use super::drive::{DriveSettings, drive};
+use super::inputs::{Inputs, load_inputs};
+
+/// Apply manifests to the cluster, then (with `--wait`) see each Rollout through.
+///
+/// The inputs are rendered and linted first; any problem stops the command before the cluster
+/// is touched (exit 2). Every object is then sent as a server-side dry run, and only when the
+/// API server accepts them all are they applied, with field manager `rollout-runner`: CRDs,
+/// namespaces, configuration, Services, traffic objects, analysis templates, then Rollouts.
+///
+/// With `--wait`, each Rollout is driven to its end by this process: ReplicaSets scaled,
+/// Services switched, analyses run, steps taken, exactly as the Argo Rollouts controller
+/// would. Progress lives in the cluster, so a runner stopped half-way (Ctrl-C, a cancelled CI
+/// job) is resumed by the next `apply --wait`. A Lease per Rollout makes sure only one process
+/// drives it; another runner follows and reports instead.
+///
+/// Exit codes: 0 promoted (or paused, with `--success-on-pause`), 1 aborted or degraded, or
+/// superseded by a newer release, 2 invalid input or runner error, 3 timed out while still
+/// progressing, 130 interrupted (the rollout keeps its state).
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    #[command(flatten)]
+    inputs: Inputs,
+
+    #[command(flatten)]
+    connection: ConnectionArgs,
+
+    /// Drive each Rollout until it is promoted, aborted, degraded or superseded.
+    #[arg(long)]
+    wait: bool,
+
+    /// With `--wait`: give up after this long (exit 3); the rollout keeps its state.
+    #[arg(long, value_name = "DURATION", requires = "wait")]
+    timeout: Option<String>,
+
+    /// With `--wait`: a pause waiting for promotion counts as success (exit 0).
+    #[arg(long, requires = "wait")]
+    success_on_pause: bool,
+
+    /// Take over fields another field manager owns, as `kubectl apply --server-side
+    /// --force-conflicts`.
+    #[arg(long)]
+    force_conflicts: bool,
+
+    /// Validate everything with a server-side dry run and write nothing.
+    #[arg(long, conflicts_with = "wait")]
+    dry_run: bool,
+
+    /// `text`: progress on stderr, applied objects and the outcome on stdout. `json`: one JSON
+    /// document on stdout at the end.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+
+    /// Also print each event (scaling, service switches, traffic) while driving.
+    #[arg(long, short)]
+    verbose: bool,
+
+    /// How long a runner's claim on a Rollout lasts without renewal: another runner takes over
+    /// this long after this one dies.
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    lease_duration: String,
+}
+
+/// The result of one Rollout's drive.
+struct Driven {
+    namespace: String,
+    name: String,
+    outcome: Result<Outcome, String>,
+}
+
+impl Driven {
+    fn exit_status(&self) -> ExitStatus {
+        match &self.outcome {
+            Ok(outcome) => outcome.exit_status(),
+            Err(_) => ExitStatus::Error,
+        }
+    }
+}
+
+/// The status of several drives: the most serious one (an error, then a failure, then a
+/// timeout).
+fn combined(statuses: impl IntoIterator<Item = ExitStatus>) -> ExitStatus {
+    let rank = |status: &ExitStatus| match status {
+        ExitStatus::Success => 0,
+        ExitStatus::TimedOut => 1,
+        ExitStatus::Failure => 2,
+        ExitStatus::Interrupted => 3,
+        ExitStatus::Error => 4,
+    };
+    statuses
+        .into_iter()
+        .max_by_key(rank)
+        .unwrap_or(ExitStatus::Success)
+}
+
+fn parse_duration(text: &str, flag: &str) -> anyhow::Result<Duration> {
+    let duration = parse_go_duration(text).map_err(|e| {
+        anyhow::anyhow!("{flag} `{text}`: {e}\nhint: use a duration like 90s, 10m or 1h30m")
+    })?;
+    Duration::try_from(duration).with_context(|| format!("{flag} `{text}` must not be negative"))
+}
+
+pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration(t, "--timeout"))
+        .transpose()?;
+    let lease_duration = parse_duration(&args.lease_duration, "--lease-duration")?;
+    let set = match load_inputs(&args.inputs, &[])? {
+        Ok(set) => set,
+        Err(status) => return Ok(status),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let connection = args.connection.connect().await?;
+        let documents: Vec<_> = set.documents().iter().collect();
+        let mut applier = Applier::new(
+            connection.client.clone(),
+            &connection.namespace,
+            ApplyOptions {
+                force_conflicts: args.force_conflicts,
+                dry_run: args.dry_run,
+            },
+        );
+        let applied = match applier.apply(&documents).await {
+            Ok(applied) => applied,
+            Err(error) => {
+                eprintln!("error: {error}");
+                if error.before_any_write {
+                    eprintln!("error: the cluster rejected the release; nothing was written");
+                } else {
+                    eprintln!(
+                        "error: the objects before this one were applied; fix it and apply again"
+                    );
+                }
+                return Ok(ExitStatus::Error);
+            }
+        };
+        if args.output == OutputFormat::Text {
+            print_applied(&applied, args.dry_run);
+        }
+        if !args.wait {
+            if args.output == OutputFormat::Json {
+                print_json(&applied, &[]);
+            }
+            return Ok(ExitStatus::Success);
+        }
+        let settings = DriveSettings {
+            run: RunOptions {
+                timeout: timeout.and_then(|t| jiff::SignedDuration::try_from(t).ok()),
+                success_on_pause: args.success_on_pause,
+                target_template: None,
+            },
+            lease: LeaseSettings {
+                duration: lease_duration,
+                grace: (lease_duration / 3).max(Duration::from_secs(1)),
+                ..LeaseSettings::default()
+            },
+            follow_only: false,
+        };
+        let metrics =
+            crate::metrics::scripted::Scripted::new(jiff::Timestamp::now(), Default::default()); // TEMP
+        let rollouts: Vec<(String, String)> = set
+            .rollouts()
+            .map(|(doc, rollout)| {
+                (
+                    doc.namespace
+                        .clone()
+                        .unwrap_or_else(|| connection.namespace.clone()),
+                    rollout.name().to_string(),
+                )
+            })
+            .collect();
+        let driving = rollouts.iter().map(|(namespace, name)| {
+            let cluster = KubeCluster::new(connection.client.clone(), namespace);
+            let settings = settings.clone();
+            let metrics = &metrics;
+            let verbose = args.verbose;
+            async move {
+                let outcome =
+                    drive_applied(&cluster, metrics, namespace, name, settings, verbose).await;
+                Driven {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    outcome,
+                }
+            }
+        });
+        let all = futures::future::join_all(driving);
+        let driven = tokio::select! {
+            driven = all => driven,
+            signal = super::interrupted() => {
+                eprintln!(
+                    "\n{signal}: stopped between actions; the rollouts keep their state and the \
+                     next `apply --wait` resumes them"
+                );
+                return Ok(ExitStatus::Interrupted);
+            }
+        };
+        match args.output {
+            OutputFormat::Text => {
+                let mut out = std::io::stdout().lock();
+                for result in &driven {
+                    let line = match &result.outcome {
+                        Ok(outcome) => outcome.describe(),
+                        Err(error) => format!("error: {error}"),
+                    };
+                    let _ = writeln!(out, "rollout {}/{}: {line}", result.namespace, result.name);
+                }
+            }
+            OutputFormat::Json => print_json(&applied, &driven),
+        }
+        Ok(combined(driven.iter().map(Driven::exit_status)))
+    })
+}
+
+/// Drive one applied Rollout, releasing the template as it is now in the cluster.
+async fn drive_applied<M: Metrics>(
+    cluster: &KubeCluster,
+    metrics: &M,
+    namespace: &str,
+    name: &str,
+    mut settings: DriveSettings,
+    verbose: bool,
+) -> Result<Outcome, String> {
+    let rollout = cluster
+        .get_rollout(namespace, name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("rollout `{namespace}/{name}` not found after apply"))?;
+    settings.run.target_template = rollout.spec.template.clone();
+    let mut terminal = Terminal::new(std::io::stderr());
+    terminal.verbose = verbose;
+    drive(cluster, metrics, &mut terminal, namespace, name, &settings)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn print_applied(applied: &[Applied], dry_run: bool) {
+    let mut out = std::io::stdout().lock();
+    for object in applied {
+        let group = object
+            .api_version
+            .split_once('/')
+            .map(|(group, _)| format!(".{group}"))
+            .unwrap_or_default();
+        let change = if dry_run {
+            "accepted (server dry run)"
+        } else {
+            object.change.as_str()
+        };
+        let _ = writeln!(
+            out,
+            "{}{group}/{} {change}",
+            object.kind.to_lowercase(),
+            object.name
+        );
+    }
+}
+
+fn print_json(applied: &[Applied], driven: &[Driven]) {
+    let rollouts: Vec<_> = driven
+        .iter()
+        .map(|d| {
+            json!({
+                "rollout": format!("{}/{}", d.namespace, d.name),
+                "outcome": d.outcome.as_ref().ok(),
+                "error": d.outcome.as_ref().err(),
+                "exitCode": d.exit_status().code(),
+            })
+        })
+        .collect();
+    let report = json!({
+        "applied": applied,
+        "rollouts": rollouts,
+        "exitCode": combined(driven.iter().map(Driven::exit_status)).code(),
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, &report);
+    let _ = writeln!(out);
+}
