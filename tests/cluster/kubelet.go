@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/component-base/version"
 )
 
 // Fault-injection annotations, read from the pod (set them on a pod template and every pod
@@ -35,8 +36,6 @@ const (
 	annExitCode     = "test.rollout-runner.io/exit-code"     // exit code of a terminating pod (non-zero: phase Failed)
 	annRunDuration  = "test.rollout-runner.io/run-duration"  // run time of a terminating pod before it exits
 )
-
-const kubeletVersion = "v1.36.4-fake"
 
 // podState is what the fake kubelet remembers about a pod it runs.
 type podState struct {
@@ -209,7 +208,7 @@ func (k *fakeKubelet) registerNode(ctx context.Context, index int, name string) 
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID: name, SystemUUID: name, BootID: name,
 			KernelVersion: "fake", OSImage: "fake", ContainerRuntimeVersion: "fake://1.0",
-			KubeletVersion: kubeletVersion, OperatingSystem: "linux", Architecture: "amd64",
+			KubeletVersion: version.Get().GitVersion + "-fake", OperatingSystem: "linux", Architecture: "amd64",
 		},
 	}
 	_, err = api.UpdateStatus(ctx, n, metav1.UpdateOptions{})
