@@ -136,8 +136,10 @@ func up(argv []string) int {
 		}
 		c := exec.Command(self, append([]string{name}, args...)...)
 		c.Stdout, c.Stderr = logf, logf
-		// Children die with the supervisor even when it is killed with SIGKILL.
-		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		// Children die with the supervisor even when it is killed with SIGKILL, and live in
+		// their own process group: a Ctrl-C reaches only the supervisor, which stops them
+		// in order.
+		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 		if err := c.Start(); err != nil {
 			logf.Close()
 			return nil, err
