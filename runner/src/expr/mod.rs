@@ -40,6 +40,7 @@ use jiff::Timestamp;
 use crate::crd::AnalysisPhase;
 
 pub use value::{ParseValueError, Value};
+pub(crate) use gofmt::format_float as go_format_float;
 
 use ast::{BinOp, Node, NodeKind, UnOp};
 use check::{CheckEnv, Ty};
