@@ -11,33 +11,33 @@ use hyper_util::rt::TokioIo;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
-pub struct Request {
-    pub method: String,
-    pub path: String,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) path: String,
     /// Decoded query parameters, in order.
-    pub query: Vec<(String, String)>,
-    pub headers: hyper::HeaderMap,
-    pub body: Vec<u8>,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: hyper::HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Request {
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("the request body is JSON")
     }
 
     /// Form fields of an `application/x-www-form-urlencoded` body.
-    pub fn form(&self) -> Vec<(String, String)> {
+    pub(crate) fn form(&self) -> Vec<(String, String)> {
         url::form_urlencoded::parse(&self.body)
             .into_owned()
             .collect()
@@ -45,16 +45,16 @@ impl Request {
 }
 
 /// What the server answers.
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: String,
     /// Wait this long before answering (timeouts).
-    pub delay: std::time::Duration,
+    pub(crate) delay: std::time::Duration,
 }
 
 impl Reply {
-    pub fn json(status: u16, body: impl Into<String>) -> Self {
+    pub(crate) fn json(status: u16, body: impl Into<String>) -> Self {
         Self {
             status,
             content_type: "application/json",
@@ -63,7 +63,7 @@ impl Reply {
         }
     }
 
-    pub fn text(status: u16, body: impl Into<String>) -> Self {
+    pub(crate) fn text(status: u16, body: impl Into<String>) -> Self {
         Self {
             content_type: "text/plain",
             ..Self::json(status, body)
@@ -73,15 +73,15 @@ impl Reply {
 
 type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 
-pub struct Server {
-    pub addr: std::net::SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: std::net::SocketAddr,
     requests: Arc<Mutex<Vec<Request>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
     /// Listen on a free loopback port and answer every request with `handler`.
-    pub async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
+    pub(crate) async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
@@ -140,11 +140,11 @@ impl Server {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
 }
