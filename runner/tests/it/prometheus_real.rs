@@ -212,3 +212,74 @@ async fn real_prometheus_instant_range_nan_inf_and_empty() {
     assert_eq!(m.phase, AnalysisPhase::Error);
     assert!(m.message.starts_with("bad_data: "), "{}", m.message);
 }
+
+const TEMPLATE: &str = r#"apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: checks
+spec:
+  args:
+    - name: service
+    - name: pod
+  metrics:
+    - name: rate
+      successCondition: result[0] >= 0.95
+      provider:
+        prometheus:
+          query: rr_success_rate{service="{{args.service}}"}
+    - name: all-services
+      successCondition: result[0] >= 0.95
+      provider:
+        prometheus:
+          query: rr_success_rate
+    - name: latency
+      successCondition: result[0] < 0.5
+      provider:
+        prometheus:
+          query: rr_latency_ms{service="web"}
+    - name: missing
+      successCondition: result[0] >= 0.95
+      provider:
+        prometheus:
+          query: rr_missing
+    - name: needs-arg
+      successCondition: result[0] >= 0.95
+      provider:
+        prometheus:
+          query: rr_success_rate{pod="{{args.pod}}"}
+"#;
+
+#[test]
+fn lint_check_queries_warns_about_what_the_conditions_cannot_expect() {
+    let Some(p) = prometheus_or_skip("lint_check_queries_warns_about_what_the_conditions_cannot_expect") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("template.yaml"), TEMPLATE).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_rollout-runner"))
+        .current_dir(dir.path())
+        .args(["lint", "template.yaml", "--check-queries", "--prometheus-address"])
+        .arg(&p.url)
+        .args(["--query-arg", "service=web"])
+        .env("NO_COLOR", "1")
+        .env_remove("ARGO_ROLLOUTS_PROMETHEUS_ADDRESS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).replace(&p.url, "PROMETHEUS");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let expected = r#"template.yaml:19:11: warning: query of metric `all-services` returned 2 series ({service="api"}, {service="web"}) but the condition reads only `result[0]`
+  --> AnalysisTemplate/checks: spec.metrics[1].provider.prometheus.query
+  hint: the order of series is not guaranteed: aggregate the query to one series (`sum(...)`, `max(...)`), or judge every series with `all(result, ...)`
+template.yaml:24:11: warning: values of metric `latency` (up to 1250) are about 2500 times larger than every number the condition compares with (up to 0.5)
+  --> AnalysisTemplate/checks: spec.metrics[2].provider.prometheus.query
+  hint: the condition may always or never match: check the units (a ratio against a percentage, seconds against milliseconds)
+template.yaml:29:11: warning: query of metric `missing` returned no series
+  --> AnalysisTemplate/checks: spec.metrics[3].provider.prometheus.query
+  hint: with no data `result` is `[]`: a condition that reads `result[0]` is an Error, and `all(result, ...)` is true; check the labels, or handle no data explicitly
+template.yaml:34:11: warning: query of metric `needs-arg` not checked: argument `pod` has no value
+  --> AnalysisTemplate/checks: spec.metrics[4].provider.prometheus.query
+  hint: give the argument a value with `--query-arg NAME=VALUE`
+0 errors, 4 warnings in 1 file
+"#;
+    assert_eq!(stdout, expected);
+}
