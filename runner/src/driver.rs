@@ -219,8 +219,11 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                     let mut recorded = analysis_run::record(run, results, &secrets, now);
                     // Argo's `GetMetadata` (e.g. `ResolvedPrometheusQuery`), set once per metric.
                     for (name, data) in metadata {
-                        if let Some(result) =
-                            recorded.status.metric_results.iter_mut().find(|r| r.name == name)
+                        if let Some(result) = recorded
+                            .status
+                            .metric_results
+                            .iter_mut()
+                            .find(|r| r.name == name)
                             && result.metadata.is_empty()
                         {
                             result.metadata = data;

@@ -59,7 +59,8 @@ pub(crate) fn check(set: &ManifestSet, options: &QueryCheck) -> Vec<Problem> {
             if metric.provider.prometheus.is_none() {
                 continue;
             }
-            let path = FieldPath::parse(&format!("spec.metrics[{index}].provider.prometheus.query"));
+            let path =
+                FieldPath::parse(&format!("spec.metrics[{index}].provider.prometheus.query"));
             let warn = |message: String, hint: Option<String>| {
                 doc.problem(Severity::Warning, Rule::Query, &path, message, hint)
             };
@@ -163,10 +164,7 @@ pub(crate) fn findings(metric: &Metric, result: &QueryResult) -> Vec<(String, St
     }
     let indexes_first = conditions.iter().any(|c| c.contains("result[0]"));
     if series > 1 && indexes_first {
-        let labels: Vec<String> = distinct_labels(result)
-            .into_iter()
-            .take(3)
-            .collect();
+        let labels: Vec<String> = distinct_labels(result).into_iter().take(3).collect();
         out.push((
             format!(
                 "query of metric `{name}` returned {series} series ({}{}) but the condition reads only `result[0]`",
@@ -282,16 +280,31 @@ mod tests {
     #[test]
     fn thresholds_are_the_numbers_compared_with_the_result() {
         assert_eq!(thresholds("result[0] >= 0.95"), vec![0.95]);
-        assert_eq!(thresholds("all(result, # < 1000) && 5 > result[1]"), vec![1000.0, 5.0]);
-        assert_eq!(thresholds("result.count == 10 and result['a.b'] < 1.5e3"), vec![10.0, 1500.0]);
+        assert_eq!(
+            thresholds("all(result, # < 1000) && 5 > result[1]"),
+            vec![1000.0, 5.0]
+        );
+        assert_eq!(
+            thresholds("result.count == 10 and result['a.b'] < 1.5e3"),
+            vec![10.0, 1500.0]
+        );
         assert!(thresholds("len(result) > 0").is_empty());
     }
 
     #[test]
     fn findings_name_the_problem() {
-        assert!(findings(&metric("result[0] > 0.9"), &result(&[], 0))[0].0.contains("no series"));
+        assert!(
+            findings(&metric("result[0] > 0.9"), &result(&[], 0))[0]
+                .0
+                .contains("no series")
+        );
         let several = findings(&metric("result[0] > 0.9"), &result(&[0.99, 0.91], 2));
-        assert!(several[0].0.contains("returned 2 series ({pod=\"p0\"}, {pod=\"p1\"})"), "{several:?}");
+        assert!(
+            several[0]
+                .0
+                .contains("returned 2 series ({pod=\"p0\"}, {pod=\"p1\"})"),
+            "{several:?}"
+        );
         assert!(findings(&metric("all(result, # > 0.9)"), &result(&[0.99, 0.91], 2)).is_empty());
         let scale = findings(&metric("result[0] >= 0.95"), &result(&[1250.0], 1));
         assert!(scale[0].0.contains("up to 1250"), "{scale:?}");

@@ -92,10 +92,9 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitStatus> {
     if args.check_queries {
         let loaded = manifest::load(&sources);
         let check = super::check_queries::QueryCheck {
-            prometheus_address: args
-                .prometheus_address
-                .clone()
-                .or_else(|| crate::metrics::ProviderSettings::from_process_env().prometheus_address),
+            prometheus_address: args.prometheus_address.clone().or_else(|| {
+                crate::metrics::ProviderSettings::from_process_env().prometheus_address
+            }),
             args: args.query_args.iter().cloned().collect(),
         };
         report_problems.extend(super::check_queries::check(&loaded.set, &check));

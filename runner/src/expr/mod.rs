@@ -39,8 +39,8 @@ use jiff::Timestamp;
 
 use crate::crd::AnalysisPhase;
 
-pub use value::{ParseValueError, Value};
 pub(crate) use gofmt::format_float as go_format_float;
+pub use value::{ParseValueError, Value};
 
 use ast::{BinOp, Node, NodeKind, UnOp};
 use check::{CheckEnv, Ty};

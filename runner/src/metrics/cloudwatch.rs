@@ -64,9 +64,7 @@ struct NameValue {
 }
 
 fn int(value: &Option<IntOrString>) -> Option<i32> {
-    value
-        .as_ref()
-        .and_then(crate::crd::int_value)
+    value.as_ref().and_then(crate::crd::int_value)
 }
 
 fn queries(config: &CloudWatchMetric) -> Result<Vec<MetricDataQuery>, Failure> {
@@ -135,7 +133,10 @@ fn result_value(result: &MetricDataResult) -> Value {
                 .collect(),
         ),
     );
-    map.insert("Values".to_string(), Value::Vector(result.values().to_vec()));
+    map.insert(
+        "Values".to_string(),
+        Value::Vector(result.values().to_vec()),
+    );
     Value::Map(map)
 }
 
@@ -163,7 +164,11 @@ pub(crate) async fn measure(
         .send()
         .await
         .map_err(|e| Failure::new(DisplayErrorContext(&e).to_string()))?;
-    let results: Vec<Value> = output.metric_data_results().iter().map(result_value).collect();
+    let results: Vec<Value> = output
+        .metric_data_results()
+        .iter()
+        .map(result_value)
+        .collect();
     let text = format!(
         "[{}]",
         output
@@ -184,7 +189,13 @@ pub(crate) async fn measure(
     let messages: Vec<String> = output
         .messages()
         .iter()
-        .map(|m| format!("{{Code:{} Value:{}}}", m.code().unwrap_or(""), m.value().unwrap_or("")))
+        .map(|m| {
+            format!(
+                "{{Code:{} Value:{}}}",
+                m.code().unwrap_or(""),
+                m.value().unwrap_or("")
+            )
+        })
         .collect();
     if !messages.is_empty() {
         tracing::warn!(metric = %metric.name, messages = %messages.join(" "), "CloudWatch returned messages");
@@ -203,19 +214,22 @@ mod tests {
     fn queries_convert_to_sdk_types() {
         let config = CloudWatchMetric {
             interval: "5m".into(),
-            metric_data_queries: vec![serde_json::json!({
-                "id": "rate",
-                "expression": "errors / requests",
-            }), serde_json::json!({
-                "id": "errors",
-                "metricStat": {
-                    "metric": {"namespace": "app", "metricName": "errors", "dimensions": [{"name": "svc", "value": "web"}]},
-                    "period": 300,
-                    "stat": "Sum",
-                    "unit": "Count",
-                },
-                "returnData": false,
-            })],
+            metric_data_queries: vec![
+                serde_json::json!({
+                    "id": "rate",
+                    "expression": "errors / requests",
+                }),
+                serde_json::json!({
+                    "id": "errors",
+                    "metricStat": {
+                        "metric": {"namespace": "app", "metricName": "errors", "dimensions": [{"name": "svc", "value": "web"}]},
+                        "period": 300,
+                        "stat": "Sum",
+                        "unit": "Count",
+                    },
+                    "returnData": false,
+                }),
+            ],
         };
         let converted = queries(&config).unwrap();
         assert_eq!(converted[0].expression(), Some("errors / requests"));

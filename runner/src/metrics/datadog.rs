@@ -224,7 +224,10 @@ pub(crate) fn parse_v1(status: u16, body: &str) -> Result<(Value, String), Failu
     check_status(status, body)?;
     let json: serde_json::Value = serde_json::from_str(body)
         .map_err(|e| Failure::new(format!("Could not parse JSON body: {e}")))?;
-    let series = json.get("series").cloned().unwrap_or(serde_json::Value::Null);
+    let series = json
+        .get("series")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
     if !series.is_array() && !series.is_null() {
         return Err(Failure::new(
             "Could not parse JSON body: series is not a list",
@@ -238,9 +241,10 @@ pub(crate) fn parse_v1(status: u16, body: &str) -> Result<(Value, String), Failu
     let Some(point) = last else {
         return Ok((Value::Nil, go_json(&series)));
     };
-    let pair = point.as_array().filter(|p| p.len() == 2).ok_or_else(|| {
-        Failure::new("Datapoint does not have 2 values")
-    })?;
+    let pair = point
+        .as_array()
+        .filter(|p| p.len() == 2)
+        .ok_or_else(|| Failure::new("Datapoint does not have 2 values"))?;
     match pair[1].as_f64() {
         Some(v) => Ok((Value::Float(v), format_float(v))),
         // A null point: no data (Argo would read 0).
@@ -263,10 +267,16 @@ pub(crate) fn parse_v2(status: u16, body: &str) -> Result<ParsedV2, Failure> {
     if let Some(errors) = json
         .get("errors")
         .or_else(|| json.pointer("/data/errors"))
-        .filter(|e| !e.is_null() && e.as_str() != Some("") && e.as_array().is_none_or(|a| !a.is_empty()))
+        .filter(|e| {
+            !e.is_null() && e.as_str() != Some("") && e.as_array().is_none_or(|a| !a.is_empty())
+        })
     {
-        let text = errors.as_str().map_or_else(|| errors.to_string(), str::to_string);
-        return Err(Failure::new(format!("There were errors in your query: {text}")));
+        let text = errors
+            .as_str()
+            .map_or_else(|| errors.to_string(), str::to_string);
+        return Err(Failure::new(format!(
+            "There were errors in your query: {text}"
+        )));
     }
     let columns: Vec<serde_json::Value> = json
         .pointer("/data/attributes/columns")
@@ -278,7 +288,9 @@ pub(crate) fn parse_v2(status: u16, body: &str) -> Result<ParsedV2, Failure> {
     let number_values = |c: &serde_json::Value| -> Result<Vec<Option<f64>>, Failure> {
         match c.get("values") {
             None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-            Some(serde_json::Value::Array(values)) => Ok(values.iter().map(|v| v.as_f64()).collect()),
+            Some(serde_json::Value::Array(values)) => {
+                Ok(values.iter().map(|v| v.as_f64()).collect())
+            }
             Some(_) => Err(Failure::new(
                 "Could not parse JSON body: columns.values is not a list of numbers",
             )),
@@ -288,7 +300,11 @@ pub(crate) fn parse_v2(status: u16, body: &str) -> Result<ParsedV2, Failure> {
     if columns.iter().any(is_group) {
         // Grouped query: every group's value, labelled in metadata.groups.
         let groups: Vec<&serde_json::Value> = columns.iter().filter(|c| is_group(c)).collect();
-        let values = numbers.first().map(|c| number_values(c)).transpose()?.unwrap_or_default();
+        let values = numbers
+            .first()
+            .map(|c| number_values(c))
+            .transpose()?
+            .unwrap_or_default();
         let mut labelled: Vec<(String, f64)> = Vec::new();
         let mut result = Vec::new();
         for (row, value) in values.iter().enumerate() {
@@ -322,10 +338,17 @@ pub(crate) fn parse_v2(status: u16, body: &str) -> Result<ParsedV2, Failure> {
             .iter()
             .map(|(name, value)| json!({"name": name, "value": value}))
             .collect();
-        metadata.insert("groups".into(), serde_json::Value::Array(groups).to_string());
+        metadata.insert(
+            "groups".into(),
+            serde_json::Value::Array(groups).to_string(),
+        );
         let text = format!(
             "[{}]",
-            result.iter().map(|v| format_float(*v)).collect::<Vec<_>>().join(",")
+            result
+                .iter()
+                .map(|v| format_float(*v))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         return Ok(ParsedV2 {
             result: Value::Vector(result),
@@ -333,7 +356,11 @@ pub(crate) fn parse_v2(status: u16, body: &str) -> Result<ParsedV2, Failure> {
             metadata,
         });
     }
-    let first: Vec<Option<f64>> = numbers.first().map(|c| number_values(c)).transpose()?.unwrap_or_default();
+    let first: Vec<Option<f64>> = numbers
+        .first()
+        .map(|c| number_values(c))
+        .transpose()?
+        .unwrap_or_default();
     if numbers.len() > 1 {
         // Several formulas: one value each (nil when a formula has no data).
         let values: Vec<Option<f64>> = numbers
@@ -392,17 +419,32 @@ mod tests {
         let (empty, value) = parse_v1(200, r#"{"status":"ok","series":[]}"#).unwrap();
         assert_eq!((empty, value.as_str()), (Value::Nil, "[]"));
         assert_eq!(
-            parse_v1(401, r#"{"errors": ["No authenticated user."]}"#).unwrap_err().0,
+            parse_v1(401, r#"{"errors": ["No authenticated user."]}"#)
+                .unwrap_err()
+                .0,
             r#"received authentication error response code: 401 {"errors": ["No authenticated user."]}"#
         );
-        assert!(parse_v1(200, r#"{"series":"invalid"}"#).unwrap_err().0.starts_with("Could not parse JSON body"));
+        assert!(
+            parse_v1(200, r#"{"series":"invalid"}"#)
+                .unwrap_err()
+                .0
+                .starts_with("Could not parse JSON body")
+        );
     }
 
     #[test]
     fn v2_scalar_formulas_and_groups() {
-        let one = parse_v2(200, r#"{"data": {"attributes": {"columns": [ {"values": [0.0006332881882246533]}]}}}"#).unwrap();
+        let one = parse_v2(
+            200,
+            r#"{"data": {"attributes": {"columns": [ {"values": [0.0006332881882246533]}]}}}"#,
+        )
+        .unwrap();
         assert_eq!(one.value, "0.0006332881882246533");
-        let none = parse_v2(200, r#"{"data": {"attributes": {"columns": [ {"values": []}]}}}"#).unwrap();
+        let none = parse_v2(
+            200,
+            r#"{"data": {"attributes": {"columns": [ {"values": []}]}}}"#,
+        )
+        .unwrap();
         assert_eq!((none.result, none.value.as_str()), (Value::Nil, "[]"));
         let two = parse_v2(200, r#"{"data": {"attributes": {"columns": [{"values": [0.0006444881882246533]}, {"values": [0.3]} ]}}}"#).unwrap();
         assert_eq!(two.value, "[0.0006444881882246533,0.3]");
@@ -423,14 +465,20 @@ mod tests {
     #[test]
     fn v2_request_names_queries_and_defaults_the_aggregator() {
         let config = DatadogMetric {
-            queries: BTreeMap::from([("a".into(), "avg:x{*}".into()), ("b".into(), "avg:y{*}".into())]),
+            queries: BTreeMap::from([
+                ("a".into(), "avg:x{*}".into()),
+                ("b".into(), "avg:y{*}".into()),
+            ]),
             formula: "a/b".into(),
             ..Default::default()
         };
         let body = request_v2(&config, 1599076435, 300).unwrap();
         assert_eq!(body["data"]["type"], "scalar_request");
         assert_eq!(body["data"]["attributes"]["from"], 1599076135000i64);
-        assert_eq!(body["data"]["attributes"]["queries"][1]["aggregator"], "last");
+        assert_eq!(
+            body["data"]["attributes"]["queries"][1]["aggregator"],
+            "last"
+        );
         assert_eq!(body["data"]["attributes"]["formulas"][0]["formula"], "a/b");
     }
 }

@@ -128,7 +128,10 @@ mod tests {
             vec![
                 ("format".to_string(), "json".to_string()),
                 ("from".into(), "-5min".into()),
-                ("target".into(), "summarize(sumSeries(a.b),'5min','avg')".into()),
+                (
+                    "target".into(),
+                    "summarize(sumSeries(a.b),'5min','avg')".into()
+                ),
             ]
         );
     }

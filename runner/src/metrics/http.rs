@@ -212,7 +212,9 @@ mod tests {
         let url = parse_url("https://user:pa55@example.com:8443/a/b?token=t#x", "url").unwrap();
         assert_eq!(display_url(&url), "https://example.com:8443/a/b");
         assert!(parse_url("bad://url.com", "url").is_err());
-        let message = parse_url(":invalid::url", "prometheus address").unwrap_err().0;
+        let message = parse_url(":invalid::url", "prometheus address")
+            .unwrap_err()
+            .0;
         assert!(message.starts_with("prometheus address is not a valid URL"));
     }
 

@@ -34,7 +34,11 @@ pub(crate) async fn credentials(
             config.profile.as_str()
         };
         settings
-            .read_secret(settings.namespace(), profile, &["authToken", "org", "address"])
+            .read_secret(
+                settings.namespace(),
+                profile,
+                &["authToken", "org", "address"],
+            )
             .await?
             .map(|data| InfluxdbSettings {
                 token: SecretString::new(data.get("authToken").cloned().unwrap_or_default()),
@@ -223,7 +227,11 @@ mod tests {
             "failed to execute query: bad"
         );
         assert_eq!(
-            api_error(401, r#"{"code":"unauthorized","message":"unauthorized access"}"#).0,
+            api_error(
+                401,
+                r#"{"code":"unauthorized","message":"unauthorized access"}"#
+            )
+            .0,
             "unauthorized: unauthorized access"
         );
     }

@@ -77,7 +77,9 @@ pub(crate) async fn run(clock: &Clock, config: &KayentaMetric) -> Result<Measure
         .as_array()
         .into_iter()
         .flatten()
-        .find(|c| c.get("name").and_then(|n| n.as_str()) == Some(config.canary_config_name.as_str()))
+        .find(|c| {
+            c.get("name").and_then(|n| n.as_str()) == Some(config.canary_config_name.as_str())
+        })
         .and_then(|c| c.get("id").and_then(|i| i.as_str()))
         .filter(|id| !id.is_empty())
         .ok_or_else(|| {
@@ -159,7 +161,11 @@ pub(crate) async fn resume(
     terminating: bool,
 ) -> Result<Measurement, Failure> {
     let mut measurement = previous.clone();
-    let Some(execution) = previous.metadata.get(EXECUTION_ID).filter(|e| !e.is_empty()) else {
+    let Some(execution) = previous
+        .metadata
+        .get(EXECUTION_ID)
+        .filter(|e| !e.is_empty())
+    else {
         return Err(Failure::new("Invalid canaryExecutionId"));
     };
     let client = http::client(TIMEOUT, false)?;
@@ -188,9 +194,19 @@ pub(crate) async fn resume(
         .pointer("/result/judgeResult/score/score")
         .and_then(|s| s.as_f64())
         .ok_or_else(|| Failure::new("Missing Score"))?;
-    let (pass, marginal) = (config.threshold.pass as f64, config.threshold.marginal as f64);
+    let (pass, marginal) = (
+        config.threshold.pass as f64,
+        config.threshold.marginal as f64,
+    );
     let (phase, verdict) = if score >= pass {
-        (AnalysisPhase::Successful, format!("score {} >= pass threshold {}", format_float(score), config.threshold.pass))
+        (
+            AnalysisPhase::Successful,
+            format!(
+                "score {} >= pass threshold {}",
+                format_float(score),
+                config.threshold.pass
+            ),
+        )
     } else if score >= marginal {
         (
             AnalysisPhase::Inconclusive,
@@ -267,8 +283,15 @@ mod tests {
         };
         let body = execution_request(&config);
         assert_eq!(body["thresholds"]["pass"], 90);
-        assert_eq!(body["scopes"]["default"]["controlScope"]["location"], "us-east-1");
+        assert_eq!(
+            body["scopes"]["default"]["controlScope"]["location"],
+            "us-east-1"
+        );
         assert_eq!(body["scopes"]["default"]["experimentScope"]["scope"], "b");
-        assert!(body["scopes"]["default"]["experimentScope"].get("start").is_none());
+        assert!(
+            body["scopes"]["default"]["experimentScope"]
+                .get("start")
+                .is_none()
+        );
     }
 }

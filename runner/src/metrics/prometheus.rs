@@ -107,7 +107,10 @@ pub async fn query(
             .ok_or_else(|| Failure::new("prometheus address is not configured"))?
     };
     let base = http::parse_url(address, "prometheus address")?;
-    if base.host_str().is_some_and(|h| h.contains("aps-workspaces")) {
+    if base
+        .host_str()
+        .is_some_and(|h| h.contains("aps-workspaces"))
+    {
         return Err(Failure::new(
             "Amazon Managed Prometheus (SigV4) is not supported by rollout-runner yet",
         ));
@@ -162,10 +165,12 @@ pub async fn query(
             .map_err(|e| http::request_error("GET", &url, e))?;
     }
     let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| Failure::new(format!("reading the Prometheus response: {}", http::chain(&e))))?;
+    let body = response.bytes().await.map_err(|e| {
+        Failure::new(format!(
+            "reading the Prometheus response: {}",
+            http::chain(&e)
+        ))
+    })?;
     parse_response(status.as_u16(), &body)
 }
 
@@ -324,8 +329,9 @@ mod tests {
 
     #[test]
     fn scalars_vectors_and_matrices_have_argo_shapes() {
-        let scalar = parse(r#"{"status":"success","data":{"resultType":"scalar","result":[1,"10"]}}"#)
-            .unwrap();
+        let scalar =
+            parse(r#"{"status":"success","data":{"resultType":"scalar","result":[1,"10"]}}"#)
+                .unwrap();
         assert_eq!(scalar.result, Value::Float(10.0));
         assert_eq!(scalar.value_text(), "10");
         let vector = parse(
@@ -345,8 +351,9 @@ mod tests {
         .unwrap();
         assert_eq!(matrix.value_text(), "[1,NaN,+Inf]");
         assert_eq!(matrix.series_count(), 2);
-        let nan = parse(r#"{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}"#)
-            .unwrap();
+        let nan =
+            parse(r#"{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}"#)
+                .unwrap();
         assert_eq!(nan.value_text(), "NaN");
     }
 

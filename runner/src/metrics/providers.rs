@@ -205,7 +205,15 @@ pub fn result_metadata(metric: &Metric) -> BTreeMap<String, String> {
 fn sensitive_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     [
-        "auth", "token", "key", "secret", "password", "passwd", "cookie", "session", "credential",
+        "auth",
+        "token",
+        "key",
+        "secret",
+        "password",
+        "passwd",
+        "cookie",
+        "session",
+        "credential",
         "signature",
     ]
     .iter()
@@ -264,7 +272,11 @@ pub(crate) fn metric_secrets(metric: &Metric) -> Vec<String> {
         url_secrets(&mut out, &w.url);
     }
     for text in [
-        metric.provider.graphite.as_ref().map(|g| g.address.as_str()),
+        metric
+            .provider
+            .graphite
+            .as_ref()
+            .map(|g| g.address.as_str()),
         metric.provider.kayenta.as_ref().map(|k| k.address.as_str()),
     ]
     .into_iter()
@@ -310,11 +322,20 @@ mod tests {
         .unwrap();
         let m = measure(&job);
         assert_eq!(m.phase, AnalysisPhase::Error);
-        assert!(m.message.starts_with("metric provider `job` needs a cluster"), "{}", m.message);
+        assert!(
+            m.message
+                .starts_with("metric provider `job` needs a cluster"),
+            "{}",
+            m.message
+        );
         let plugin: Metric =
             serde_saphyr::from_str("name: p\nprovider:\n  plugin:\n    argoproj-labs/sample: {}\n")
                 .unwrap();
-        assert!(measure(&plugin).message.contains("plugins are not supported"));
+        assert!(
+            measure(&plugin)
+                .message
+                .contains("plugins are not supported")
+        );
         let none = Metric {
             name: "n".into(),
             ..Default::default()
@@ -331,7 +352,10 @@ mod tests {
             },
             ..Default::default()
         };
-        assert_eq!(measure(&prometheus).message, "prometheus address is not configured");
+        assert_eq!(
+            measure(&prometheus).message,
+            "prometheus address is not configured"
+        );
         assert_eq!(
             result_metadata(&prometheus)["ResolvedPrometheusQuery"],
             "up"
@@ -369,8 +393,18 @@ mod tests {
             ..Default::default()
         };
         let secrets = metric_secrets(&metric);
-        for s in ["Bearer t0ken", "t0ken", "hunter2", "pa%24%24word", "pa$$word", "k3y"] {
-            assert!(secrets.contains(&s.to_string()), "{s} missing from {secrets:?}");
+        for s in [
+            "Bearer t0ken",
+            "t0ken",
+            "hunter2",
+            "pa%24%24word",
+            "pa$$word",
+            "k3y",
+        ] {
+            assert!(
+                secrets.contains(&s.to_string()),
+                "{s} missing from {secrets:?}"
+            );
         }
         assert!(!secrets.contains(&"application/json".to_string()));
     }

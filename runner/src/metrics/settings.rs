@@ -28,8 +28,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "DD_ADDRESS",
         "Datadog API address; default `https://api.datadoghq.com`",
     ),
-    ("NEWRELIC_PERSONAL_API_KEY", "New Relic user key for NerdGraph"),
-    ("NEWRELIC_ACCOUNT_ID", "New Relic account id the NRQL runs in"),
+    (
+        "NEWRELIC_PERSONAL_API_KEY",
+        "New Relic user key for NerdGraph",
+    ),
+    (
+        "NEWRELIC_ACCOUNT_ID",
+        "New Relic account id the NRQL runs in",
+    ),
     ("NEWRELIC_REGION", "`us` (default) or `eu`"),
     (
         "NEWRELIC_BASE_URL_NERDGRAPH",
@@ -200,10 +206,7 @@ impl ProviderSettings {
             }),
             _ => None,
         };
-        let newrelic = match (
-            get("NEWRELIC_PERSONAL_API_KEY"),
-            get("NEWRELIC_ACCOUNT_ID"),
-        ) {
+        let newrelic = match (get("NEWRELIC_PERSONAL_API_KEY"), get("NEWRELIC_ACCOUNT_ID")) {
             (Some(key), Some(account)) => Some(NewRelicSettings {
                 personal_api_key: SecretString::new(key),
                 account_id: account,
@@ -320,7 +323,10 @@ mod tests {
         assert_eq!(settings.namespace(), DEFAULT_NAMESPACE);
         // Debug never shows a credential.
         let debug = format!("{settings:?}");
-        assert!(!debug.contains("api\"") && !debug.contains("\"app"), "{debug}");
+        assert!(
+            !debug.contains("api\"") && !debug.contains("\"app"),
+            "{debug}"
+        );
     }
 
     #[test]
@@ -331,7 +337,10 @@ mod tests {
             Some("x".into())
         });
         for (name, _) in ENV_VARS {
-            assert!(seen.borrow().contains(*name), "{name} is documented but not read");
+            assert!(
+                seen.borrow().contains(*name),
+                "{name} is documented but not read"
+            );
         }
     }
 }

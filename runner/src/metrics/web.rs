@@ -70,10 +70,12 @@ pub(crate) async fn measure(
             "received non 2xx response code: {status}"
         )));
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| Failure::new(format!("Received no bytes in response: {}", http::chain(&e))))?;
+    let body = response.bytes().await.map_err(|e| {
+        Failure::new(format!(
+            "Received no bytes in response: {}",
+            http::chain(&e)
+        ))
+    })?;
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
         // Argo: a body that is not JSON is the value, and the measurement is Successful
         // without looking at the conditions.
@@ -154,7 +156,11 @@ impl WebJsonPath {
             .next()
             .unwrap_or(&self.source)
             .trim_end_matches(']');
-        if !last.is_empty() && last.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        if !last.is_empty()
+            && last
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
             Err(Failure::new(format!(
                 "Could not find JSONPath in body: {last} is not found"
             )))
@@ -170,9 +176,10 @@ mod tests {
 
     #[test]
     fn kubernetes_paths_become_rfc_paths() {
-        let json: serde_json::Value =
-            serde_json::from_str(r#"{"key":[{"key2":{"value":"1"}}],"items":[{"n":"a","v":1},{"n":"b","v":2}]}"#)
-                .unwrap();
+        let json: serde_json::Value = serde_json::from_str(
+            r#"{"key":[{"key2":{"value":"1"}}],"items":[{"n":"a","v":1},{"n":"b","v":2}]}"#,
+        )
+        .unwrap();
         let find = |p: &str| compile_json_path(p).unwrap().find(&json).map(go_json);
         assert_eq!(find("{$.key[0].key2.value}").unwrap(), "\"1\"");
         assert_eq!(find("{.key[0].key2.value}").unwrap(), "\"1\"");

@@ -81,7 +81,9 @@ pub(crate) struct Server {
 
 impl Server {
     /// Listen on a free loopback port and answer every request with `handler`.
-    pub(crate) async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
+    pub(crate) async fn start(
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
@@ -102,7 +104,11 @@ impl Server {
                         let recorded = recorded.clone();
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let request = Request {
                                 method: parts.method.to_string(),
                                 path: parts.uri.path().to_string(),

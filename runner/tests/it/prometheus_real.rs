@@ -76,7 +76,9 @@ fn free_port() -> u16 {
 /// Start Prometheus, or explain why not (`Err`).
 pub(crate) fn start() -> Result<RealPrometheus, String> {
     let (Some(prometheus), Some(promtool)) = (on_path("prometheus"), on_path("promtool")) else {
-        return Err("`prometheus` and `promtool` are not on PATH (apt-get install prometheus)".into());
+        return Err(
+            "`prometheus` and `promtool` are not on PATH (apt-get install prometheus)".into(),
+        );
     };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let now = Timestamp::now().as_second();
@@ -96,7 +98,8 @@ pub(crate) fn start() -> Result<RealPrometheus, String> {
     let config = dir.path().join("prometheus.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 1h\n").map_err(|e| e.to_string())?;
     let port = free_port();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).map_err(|e| e.to_string())?;
+    let log =
+        std::fs::File::create(dir.path().join("prometheus.log")).map_err(|e| e.to_string())?;
     let child = Command::new(&prometheus)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", tsdb.display()))
@@ -121,9 +124,8 @@ fn wait_ready(server: &RealPrometheus, log: &Path) -> Result<(), String> {
     while Instant::now() < deadline {
         if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
             use std::io::{Read, Write};
-            let _ = stream.write_all(
-                format!("GET /-/ready HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes(),
-            );
+            let _ = stream
+                .write_all(format!("GET /-/ready HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes());
             let mut answer = String::new();
             let _ = stream.read_to_string(&mut answer);
             if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
@@ -145,7 +147,10 @@ pub(crate) fn prometheus_or_skip(test: &str) -> Option<RealPrometheus> {
         Err(why) => {
             let required = std::env::var("ROLLOUT_RUNNER_E2E_REQUIRED").is_ok_and(|v| v == "1");
             assert!(!required, "{test}: a real Prometheus is required: {why}");
-            eprintln!("skipping {test}: {why}");
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipping {test}: {why}");
+            }
             None
         }
     }
@@ -180,24 +185,60 @@ async fn real_prometheus_instant_range_nan_inf_and_empty() {
         return;
     };
     // A vector of one series.
-    let m = measure(&p, &metric("rr_success_rate{service=\"web\"}", "result[0] >= 0.95")).await;
-    assert_eq!((m.phase, m.value.as_str()), (AnalysisPhase::Successful, "[0.99]"), "{m:?}");
+    let m = measure(
+        &p,
+        &metric("rr_success_rate{service=\"web\"}", "result[0] >= 0.95"),
+    )
+    .await;
+    assert_eq!(
+        (m.phase, m.value.as_str()),
+        (AnalysisPhase::Successful, "[0.99]"),
+        "{m:?}"
+    );
     assert!(m.metadata["explanation"].contains("result[0] >= 0.95"));
     // Two series, in Prometheus' order (sorted by labels).
     let m = measure(&p, &metric("rr_success_rate", "all(result, # >= 0.95)")).await;
-    assert_eq!((m.phase, m.value.as_str()), (AnalysisPhase::Failed, "[0.91,0.99]"), "{m:?}");
+    assert_eq!(
+        (m.phase, m.value.as_str()),
+        (AnalysisPhase::Failed, "[0.91,0.99]"),
+        "{m:?}"
+    );
     // A scalar is a float.
-    let m = measure(&p, &metric("scalar(rr_success_rate{service=\"web\"})", "result == 0.99")).await;
-    assert_eq!((m.phase, m.value.as_str()), (AnalysisPhase::Successful, "0.99"), "{m:?}");
+    let m = measure(
+        &p,
+        &metric("scalar(rr_success_rate{service=\"web\"})", "result == 0.99"),
+    )
+    .await;
+    assert_eq!(
+        (m.phase, m.value.as_str()),
+        (AnalysisPhase::Successful, "0.99"),
+        "{m:?}"
+    );
     // NaN and +Inf are kept.
     let m = measure(&p, &metric("rr_nan", "isNaN(result[0])")).await;
-    assert_eq!((m.phase, m.value.as_str()), (AnalysisPhase::Successful, "[NaN]"), "{m:?}");
+    assert_eq!(
+        (m.phase, m.value.as_str()),
+        (AnalysisPhase::Successful, "[NaN]"),
+        "{m:?}"
+    );
     let m = measure(&p, &metric("rr_inf", "isInf(result[0])")).await;
-    assert_eq!((m.phase, m.value.as_str()), (AnalysisPhase::Successful, "[+Inf]"), "{m:?}");
+    assert_eq!(
+        (m.phase, m.value.as_str()),
+        (AnalysisPhase::Successful, "[+Inf]"),
+        "{m:?}"
+    );
     // No series: `[]`, and indexing it is an Error with Argo's message.
     let m = measure(&p, &metric("rr_missing", "result[0] >= 0.95")).await;
-    assert_eq!((m.phase, m.value.as_str()), (AnalysisPhase::Error, "[]"), "{m:?}");
-    assert!(m.message.contains("metric result is nil or empty"), "{}", m.message);
+    assert_eq!(
+        (m.phase, m.value.as_str()),
+        (AnalysisPhase::Error, "[]"),
+        "{m:?}"
+    );
+    assert!(
+        m.message.contains("metric result is nil or empty"),
+        "{}",
+        m.message
+    );
     // A range query is flattened: 6 samples over the last 5 minutes at 1m steps.
     let range: Metric = serde_json::from_value(json!({
         "name": "m", "successCondition": "len(result) == 6 && all(result, # == 3)",
@@ -206,7 +247,11 @@ async fn real_prometheus_instant_range_nan_inf_and_empty() {
     }))
     .unwrap();
     let m = measure(&p, &range).await;
-    assert_eq!((m.phase, m.value.as_str()), (AnalysisPhase::Successful, "[3,3,3,3,3,3]"), "{m:?}");
+    assert_eq!(
+        (m.phase, m.value.as_str()),
+        (AnalysisPhase::Successful, "[3,3,3,3,3,3]"),
+        "{m:?}"
+    );
     // A syntax error is Prometheus' own message.
     let m = measure(&p, &metric("sum(", "true")).await;
     assert_eq!(m.phase, AnalysisPhase::Error);
@@ -251,14 +296,21 @@ spec:
 
 #[test]
 fn lint_check_queries_warns_about_what_the_conditions_cannot_expect() {
-    let Some(p) = prometheus_or_skip("lint_check_queries_warns_about_what_the_conditions_cannot_expect") else {
+    let Some(p) =
+        prometheus_or_skip("lint_check_queries_warns_about_what_the_conditions_cannot_expect")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("template.yaml"), TEMPLATE).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_rollout-runner"))
         .current_dir(dir.path())
-        .args(["lint", "template.yaml", "--check-queries", "--prometheus-address"])
+        .args([
+            "lint",
+            "template.yaml",
+            "--check-queries",
+            "--prometheus-address",
+        ])
         .arg(&p.url)
         .args(["--query-arg", "service=web"])
         .env("NO_COLOR", "1")

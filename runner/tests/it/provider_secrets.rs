@@ -100,7 +100,11 @@ async fn no_provider_shows_a_secret_in_measurements_or_logs() {
     let secrets = MemorySecrets::default().with(
         "team",
         "dd",
-        &[("api-key", "s3cr3t-ns-secret"), ("app-key", "s3cr3t-ns-secret"), ("address", &base)],
+        &[
+            ("api-key", "s3cr3t-ns-secret"),
+            ("app-key", "s3cr3t-ns-secret"),
+            ("address", &base),
+        ],
     );
     let settings = ProviderSettings {
         datadog: Some(DatadogSettings {
@@ -129,13 +133,20 @@ async fn no_provider_shows_a_secret_in_measurements_or_logs() {
     let oauth = json!({"oauth2": {"tokenUrl": format!("{base}/token"), "clientId": "c",
                                   "clientSecret": "s3cr3t-client"}});
     let prometheus = |address: &str, extra: serde_json::Value| {
-        let mut p = json!({"address": address, "query": "up{token=\"s3cr3t-arg\"}", "headers": header});
-        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        metric(json!({"name": "p", "successCondition": "result[0] > 0", "provider": {"prometheus": p}}))
+        let mut p =
+            json!({"address": address, "query": "up{token=\"s3cr3t-arg\"}", "headers": header});
+        p.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        metric(
+            json!({"name": "p", "successCondition": "result[0] > 0", "provider": {"prometheus": p}}),
+        )
     };
     let web = |url: &str, extra: serde_json::Value| {
         let mut w = json!({"url": url, "headers": header});
-        w.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        w.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         metric(json!({"name": "w", "successCondition": "true", "provider": {"web": w}}))
     };
     let metrics = vec![
@@ -148,28 +159,49 @@ async fn no_provider_shows_a_secret_in_measurements_or_logs() {
         prometheus("http://user:s3cr3t-url-pass@[::1", json!({})),
         // Web: refused, non-2xx, echoed body as the value, jsonPath miss, bad header, bad token.
         web(&format!("{closed}/x?api_key=s3cr3t-query-token"), json!({})),
-        web(&format!("{with_pass}/no?token=s3cr3t-query-token"), json!({"authentication": basic})),
-        web(&format!("{with_pass}/ok?token=s3cr3t-query-token"), json!({"method": "POST", "body": "s3cr3t-arg"})),
+        web(
+            &format!("{with_pass}/no?token=s3cr3t-query-token"),
+            json!({"authentication": basic}),
+        ),
+        web(
+            &format!("{with_pass}/ok?token=s3cr3t-query-token"),
+            json!({"method": "POST", "body": "s3cr3t-arg"}),
+        ),
         web(&format!("{base}/ok"), json!({"jsonPath": "{$.missing}"})),
-        web(&format!("{base}/ok"), json!({"headers": [{"key": "Authorization", "value": "s3cr3t-header\n"}]})),
+        web(
+            &format!("{base}/ok"),
+            json!({"headers": [{"key": "Authorization", "value": "s3cr3t-header\n"}]}),
+        ),
         web(&format!("{base}/ok"), json!({"authentication": oauth})),
         web(&format!("{with_pass}/slow"), json!({"timeoutSeconds": 1})),
         // Datadog v1 and v2 rejected (the body echoes the keys), a namespaced secret, refused.
         metric(json!({"name": "d", "provider": {"datadog": {"query": "q{s3cr3t-arg}"}}})),
         metric(json!({"name": "d", "provider": {"datadog": {"apiVersion": "v2", "query": "q"}}})),
-        metric(json!({"name": "d", "provider": {"datadog": {"query": "q", "secretRef": {"name": "dd", "namespaced": true}}}})),
+        metric(
+            json!({"name": "d", "provider": {"datadog": {"query": "q", "secretRef": {"name": "dd", "namespaced": true}}}}),
+        ),
         // New Relic: errors echo the request.
         metric(json!({"name": "n", "provider": {"newRelic": {"query": "SELECT s3cr3t-arg"}}})),
         // Graphite: the error body echoes headers.
-        metric(json!({"name": "g", "provider": {"graphite": {"address": with_pass, "query": "target=a"}}})),
-        metric(json!({"name": "g", "provider": {"graphite": {"address": closed, "query": "target=a"}}})),
+        metric(
+            json!({"name": "g", "provider": {"graphite": {"address": with_pass, "query": "target=a"}}}),
+        ),
+        metric(
+            json!({"name": "g", "provider": {"graphite": {"address": closed, "query": "target=a"}}}),
+        ),
         // InfluxDB: rejected with an echo.
-        metric(json!({"name": "i", "provider": {"influxdb": {"query": "from(bucket: \"s3cr3t-arg\")"}}})),
+        metric(
+            json!({"name": "i", "provider": {"influxdb": {"query": "from(bucket: \"s3cr3t-arg\")"}}}),
+        ),
         // Kayenta: refused, and a config that is not found.
-        metric(json!({"name": "k", "provider": {"kayenta": {"address": closed, "application": "a",
-            "canaryConfigName": "c", "threshold": {"pass": 1, "marginal": 0}}}})),
-        metric(json!({"name": "k", "provider": {"kayenta": {"address": with_pass, "application": "a",
-            "canaryConfigName": "c", "threshold": {"pass": 1, "marginal": 0}}}})),
+        metric(
+            json!({"name": "k", "provider": {"kayenta": {"address": closed, "application": "a",
+            "canaryConfigName": "c", "threshold": {"pass": 1, "marginal": 0}}}}),
+        ),
+        metric(
+            json!({"name": "k", "provider": {"kayenta": {"address": with_pass, "application": "a",
+            "canaryConfigName": "c", "threshold": {"pass": 1, "marginal": 0}}}}),
+        ),
     ];
     let mut run = AnalysisRun::new("run", Default::default());
     run.metadata.namespace = Some("team".into());
@@ -196,7 +228,11 @@ async fn no_provider_shows_a_secret_in_measurements_or_logs() {
     };
     measurements.push(
         providers
-            .measure(context, &metrics[metrics.len() - 1], &TaskKind::Resume(running))
+            .measure(
+                context,
+                &metrics[metrics.len() - 1],
+                &TaskKind::Resume(running),
+            )
             .await,
     );
 
@@ -204,12 +240,21 @@ async fn no_provider_shows_a_secret_in_measurements_or_logs() {
         .iter()
         .filter(|m| m.phase == rollout_runner::crd::AnalysisPhase::Error)
         .count();
-    assert!(errors >= metrics.len() - 2, "most cases must take an error path: {measurements:#?}");
+    assert!(
+        errors >= metrics.len() - 2,
+        "most cases must take an error path: {measurements:#?}"
+    );
     let json = serde_json::to_string_pretty(&measurements).unwrap();
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     for secret in SECRETS {
-        assert!(!json.contains(secret), "`{secret}` leaked into a measurement:\n{json}");
-        assert!(!logs.contains(secret), "`{secret}` leaked into the logs:\n{logs}");
+        assert!(
+            !json.contains(secret),
+            "`{secret}` leaked into a measurement:\n{json}"
+        );
+        assert!(
+            !logs.contains(secret),
+            "`{secret}` leaked into the logs:\n{logs}"
+        );
     }
     // The server really was sent the credentials (so the echo could have leaked them).
     let sent: String = server

@@ -56,10 +56,9 @@ fn plain() -> Providers {
 
 #[tokio::test]
 async fn web_get_sends_headers_and_takes_the_first_json_path_match() {
-    let server = Server::start(|_| {
-        Reply::json(200, r#"{"a": 1, "b": true, "c": [1, 2, 3, 4], "d": null}"#)
-    })
-    .await;
+    let server =
+        Server::start(|_| Reply::json(200, r#"{"a": 1, "b": true, "c": [1, 2, 3, 4], "d": null}"#))
+            .await;
     let m = metric(json!({
         "name": "web",
         "successCondition": "result.a > 0 && result.b && all(result.c, {# < 5}) && result.d == nil",
@@ -67,10 +66,20 @@ async fn web_get_sends_headers_and_takes_the_first_json_path_match() {
                              "headers": [{"key": "key", "value": "value"}]}},
     }));
     let measurement = measure(&plain(), &m).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
-    assert_eq!(measurement.value, r#"{"a":1,"b":true,"c":[1,2,3,4],"d":null}"#);
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
+    assert_eq!(
+        measurement.value,
+        r#"{"a":1,"b":true,"c":[1,2,3,4],"d":null}"#
+    );
     assert!(measurement.metadata["explanation"].contains("satisfied successCondition"));
-    assert_eq!(measurement.metadata["successCondition"], m.success_condition);
+    assert_eq!(
+        measurement.metadata["successCondition"],
+        m.success_condition
+    );
     let request = &server.requests()[0];
     assert_eq!(request.method, "GET");
     assert_eq!(request.path, "/status");
@@ -99,13 +108,19 @@ async fn web_post_and_put_send_the_body() {
         "name": "web", "successCondition": "result.ok",
         "provider": {"web": {"method": "POST", "url": server.url(), "body": "some body"}},
     }));
-    assert_eq!(measure(&plain(), &post).await.phase, AnalysisPhase::Successful);
+    assert_eq!(
+        measure(&plain(), &post).await.phase,
+        AnalysisPhase::Successful
+    );
     let put = metric(json!({
         "name": "web", "successCondition": "result.ok",
         "provider": {"web": {"method": "PUT", "url": server.url(),
                              "jsonBody": {"key1": "value1", "key2": {"key3": "value3"}}}},
     }));
-    assert_eq!(measure(&plain(), &put).await.phase, AnalysisPhase::Successful);
+    assert_eq!(
+        measure(&plain(), &put).await.phase,
+        AnalysisPhase::Successful
+    );
     let requests = server.requests();
     assert_eq!(requests[0].method, "POST");
     assert_eq!(requests[0].body, b"some body");
@@ -130,7 +145,10 @@ async fn web_non_json_bodies_are_successful_strings() {
     let empty = Server::start(|_| Reply::text(200, "")).await;
     let m = metric(json!({"name": "web", "provider": {"web": {"url": empty.url()}}}));
     let measurement = measure(&plain(), &m).await;
-    assert_eq!((measurement.phase, measurement.value.as_str()), (AnalysisPhase::Successful, ""));
+    assert_eq!(
+        (measurement.phase, measurement.value.as_str()),
+        (AnalysisPhase::Successful, "")
+    );
 }
 
 #[tokio::test]
@@ -166,7 +184,8 @@ async fn web_errors_have_argo_messages() {
         ),
     ];
     for (web, expected) in cases {
-        let m = metric(json!({"name": "web", "successCondition": "true", "provider": {"web": web}}));
+        let m =
+            metric(json!({"name": "web", "successCondition": "true", "provider": {"web": web}}));
         let measurement = measure(&plain(), &m).await;
         assert_eq!(measurement.phase, AnalysisPhase::Error);
         assert_eq!(measurement.message, expected);
@@ -180,12 +199,18 @@ async fn web_timeouts_give_up() {
         ..Reply::json(200, "{}")
     })
     .await;
-    let m = metric(json!({"name": "web", "provider": {"web": {"url": server.url(), "timeoutSeconds": 1}}}));
+    let m = metric(
+        json!({"name": "web", "provider": {"web": {"url": server.url(), "timeoutSeconds": 1}}}),
+    );
     let started = std::time::Instant::now();
     let measurement = measure(&plain(), &m).await;
     assert!(started.elapsed() < Duration::from_millis(2500));
     assert_eq!(measurement.phase, AnalysisPhase::Error);
-    assert!(measurement.message.contains("Client.Timeout exceeded"), "{}", measurement.message);
+    assert!(
+        measurement.message.contains("Client.Timeout exceeded"),
+        "{}",
+        measurement.message
+    );
 }
 
 /// RFC 6749 §4.4: the token request carries `grant_type=client_credentials`, the scopes and
@@ -195,21 +220,24 @@ async fn oauth2_client_credentials_then_bearer_token() {
     let server = Server::start(|r: &Request| {
         if r.path == "/token" {
             let form = r.form();
-            let basic = format!(
-                "Basic {}",
-                base64_encode("my-client:my-secret")
-            );
+            let basic = format!("Basic {}", base64_encode("my-client:my-secret"));
             if r.method == "POST"
                 && form.contains(&("grant_type".into(), "client_credentials".into()))
                 && form.contains(&("scope".into(), "read metrics".into()))
                 && r.header("authorization") == Some(basic.as_str())
             {
-                Reply::json(200, r#"{"access_token":"tok-123","token_type":"bearer","expires_in":3600}"#)
+                Reply::json(
+                    200,
+                    r#"{"access_token":"tok-123","token_type":"bearer","expires_in":3600}"#,
+                )
             } else {
                 Reply::json(401, r#"{"error":"invalid_client"}"#)
             }
         } else if r.header("authorization") == Some("Bearer tok-123") {
-            Reply::json(200, r#"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#)
+            Reply::json(
+                200,
+                r#"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#,
+            )
         } else {
             Reply::json(401, "{}")
         }
@@ -217,13 +245,23 @@ async fn oauth2_client_credentials_then_bearer_token() {
     .await;
     let auth = json!({"oauth2": {"tokenUrl": format!("{}/token", server.url()),
         "clientId": "my-client", "clientSecret": "my-secret", "scopes": ["read", "metrics"]}});
-    let web = metric(json!({"name": "w", "provider": {"web": {"url": format!("{}/api", server.url()), "authentication": auth}}}));
+    let web = metric(
+        json!({"name": "w", "provider": {"web": {"url": format!("{}/api", server.url()), "authentication": auth}}}),
+    );
     let measurement = measure(&plain(), &web).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
     let prometheus = metric(json!({"name": "p", "successCondition": "result == 1",
         "provider": {"prometheus": {"address": server.url(), "query": "up", "authentication": auth}}}));
     let measurement = measure(&plain(), &prometheus).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
     assert_eq!(measurement.value, "1");
 }
 
@@ -253,14 +291,24 @@ async fn prometheus_posts_the_query_with_headers_and_basic_auth() {
             "authentication": {"basicAuth": {"username": "user", "password": "pass"}}}},
     }));
     let measurement = measure(&plain(), &m).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
     assert_eq!(measurement.value, "[10,11]");
     assert_eq!(measurement.metadata["warnings"], r#""warning", "warning2""#);
     let request = &server.requests()[0];
-    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/prom/api/v1/query"));
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/prom/api/v1/query")
+    );
     assert_eq!(
         request.form(),
-        vec![("query".to_string(), "sum(rate(x[5m]))".to_string()), ("time".into(), NOW.to_string())]
+        vec![
+            ("query".to_string(), "sum(rate(x[5m]))".to_string()),
+            ("time".into(), NOW.to_string())
+        ]
     );
     assert_eq!(request.header("x-scope-orgid"), Some("tenant_a"));
     assert_eq!(
@@ -277,8 +325,11 @@ async fn prometheus_posts_the_query_with_headers_and_basic_auth() {
 #[tokio::test]
 async fn prometheus_range_queries_send_start_end_and_step() {
     let server = Server::start(|_| {
-        Reply::json(200, r#"{"status":"success","data":{"resultType":"matrix","result":[
-            {"metric":{},"values":[[1,"1"],[2,"2"]]}]}}"#)
+        Reply::json(
+            200,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{},"values":[[1,"1"],[2,"2"]]}]}}"#,
+        )
     })
     .await;
     let m = metric(json!({
@@ -287,11 +338,17 @@ async fn prometheus_range_queries_send_start_end_and_step() {
             "rangeQuery": {"start": "now() - duration(\"10m\")", "end": "now()", "step": "1m"}}},
     }));
     let measurement = measure(&plain(), &m).await;
-    assert_eq!((measurement.phase, measurement.value.as_str()), (AnalysisPhase::Successful, "[1,2]"));
+    assert_eq!(
+        (measurement.phase, measurement.value.as_str()),
+        (AnalysisPhase::Successful, "[1,2]")
+    );
     let request = &server.requests()[0];
     assert_eq!(request.path, "/api/v1/query_range");
     let form = request.form();
-    assert!(form.contains(&("start".into(), (NOW - 600).to_string())), "{form:?}");
+    assert!(
+        form.contains(&("start".into(), (NOW - 600).to_string())),
+        "{form:?}"
+    );
     assert!(form.contains(&("end".into(), NOW.to_string())));
     assert!(form.contains(&("step".into(), "60".into())));
 }
@@ -302,24 +359,42 @@ async fn prometheus_errors_read_as_argo() {
         Reply::json(400, r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error: unexpected end of input"}"#)
     })
     .await;
-    let m = metric(json!({"name": "p", "provider": {"prometheus": {"address": server.url(), "query": "sum("}}}));
+    let m = metric(
+        json!({"name": "p", "provider": {"prometheus": {"address": server.url(), "query": "sum("}}}),
+    );
     let measurement = measure(&plain(), &m).await;
     assert_eq!(measurement.phase, AnalysisPhase::Error);
     assert_eq!(
         measurement.message,
         "bad_data: invalid parameter \"query\": 1:5: parse error: unexpected end of input"
     );
-    let negative = metric(json!({"name": "p", "provider": {"prometheus": {"address": server.url(), "query": "x", "timeout": -20}}}));
-    assert_eq!(measure(&plain(), &negative).await.message, "prometheus timeout should not be negative");
+    let negative = metric(
+        json!({"name": "p", "provider": {"prometheus": {"address": server.url(), "query": "x", "timeout": -20}}}),
+    );
+    assert_eq!(
+        measure(&plain(), &negative).await.message,
+        "prometheus timeout should not be negative"
+    );
     // The default address comes from the settings (ARGO_ROLLOUTS_PROMETHEUS_ADDRESS).
-    let ok = Server::start(|_| Reply::json(200, r#"{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}"#)).await;
+    let ok = Server::start(|_| {
+        Reply::json(
+            200,
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}"#,
+        )
+    })
+    .await;
     let providers = Providers::new(ProviderSettings {
         prometheus_address: Some(ok.url()),
         ..Default::default()
     });
-    let m = metric(json!({"name": "p", "successCondition": "isNaN(result)", "provider": {"prometheus": {"query": "x"}}}));
+    let m = metric(
+        json!({"name": "p", "successCondition": "isNaN(result)", "provider": {"prometheus": {"query": "x"}}}),
+    );
     let measurement = measure(&providers, &m).await;
-    assert_eq!((measurement.phase, measurement.value.as_str()), (AnalysisPhase::Successful, "NaN"));
+    assert_eq!(
+        (measurement.phase, measurement.value.as_str()),
+        (AnalysisPhase::Successful, "NaN")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,20 +433,37 @@ async fn datadog_v1_queries_the_window_and_takes_the_last_point() {
         }
     })
     .await;
-    let m = metric(json!({"name": "dd", "successCondition": "result < 0.001", "failureCondition": "result >= 0.001",
-        "provider": {"datadog": {"query": "avg:kubernetes.cpu.user.total{*}", "interval": "10m"}}}));
+    let m = metric(
+        json!({"name": "dd", "successCondition": "result < 0.001", "failureCondition": "result >= 0.001",
+        "provider": {"datadog": {"query": "avg:kubernetes.cpu.user.total{*}", "interval": "10m"}}}),
+    );
     let measurement = measure(&datadog(&server.url()), &m).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
     assert_eq!(measurement.value, "0.0003332881882246533");
     let request = &server.requests()[0];
-    assert_eq!(request.param("query"), Some("avg:kubernetes.cpu.user.total{*}"));
-    assert_eq!(request.param("from"), Some((NOW - 600).to_string().as_str()));
+    assert_eq!(
+        request.param("query"),
+        Some("avg:kubernetes.cpu.user.total{*}")
+    );
+    assert_eq!(
+        request.param("from"),
+        Some((NOW - 600).to_string().as_str())
+    );
     assert_eq!(request.param("to"), Some(NOW.to_string().as_str()));
     // No data: nil, so `default(result, 0)` decides.
-    let empty = metric(json!({"name": "dd", "successCondition": "default(result, 0) < 0.05",
-        "provider": {"datadog": {"query": "avg:empty{*}"}}}));
+    let empty = metric(
+        json!({"name": "dd", "successCondition": "default(result, 0) < 0.05",
+        "provider": {"datadog": {"query": "avg:empty{*}"}}}),
+    );
     let measurement = measure(&datadog(&server.url()), &empty).await;
-    assert_eq!((measurement.phase, measurement.value.as_str()), (AnalysisPhase::Successful, "[]"));
+    assert_eq!(
+        (measurement.phase, measurement.value.as_str()),
+        (AnalysisPhase::Successful, "[]")
+    );
     // Wrong keys: Argo's authentication message, body included.
     let wrong = Providers::new(ProviderSettings {
         datadog: Some(DatadogSettings {
@@ -408,11 +500,17 @@ async fn datadog_v2_posts_a_scalar_request() {
         }
     })
     .await;
-    let m = metric(json!({"name": "dd", "successCondition": "default(result, 0) < 0.05",
+    let m = metric(
+        json!({"name": "dd", "successCondition": "default(result, 0) < 0.05",
         "provider": {"datadog": {"apiVersion": "v2", "aggregator": "sum",
-            "queries": {"a": "avg:error_requests{*}", "b": "avg:total_requests{*}"}, "formula": "a/b"}}}));
+            "queries": {"a": "avg:error_requests{*}", "b": "avg:total_requests{*}"}, "formula": "a/b"}}}),
+    );
     let measurement = measure(&datadog(&server.url()), &m).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
     assert_eq!(measurement.value, "0.0006444881882246533");
     let body = server.requests()[0].json();
     assert_eq!(
@@ -422,7 +520,10 @@ async fn datadog_v2_posts_a_scalar_request() {
             {"aggregator": "sum", "data_source": "metrics", "name": "b", "query": "avg:total_requests{*}"},
         ])
     );
-    assert_eq!(body["data"]["attributes"]["formulas"], json!([{"formula": "a/b"}]));
+    assert_eq!(
+        body["data"]["attributes"]["formulas"],
+        json!([{"formula": "a/b"}])
+    );
 }
 
 #[tokio::test]
@@ -438,16 +539,28 @@ async fn datadog_credentials_come_from_a_namespaced_secret() {
     let secrets = MemorySecrets::default().with(
         "team",
         "mysecret",
-        &[("api-key", DD_API), ("app-key", DD_APP), ("address", &server.url())],
+        &[
+            ("api-key", DD_API),
+            ("app-key", DD_APP),
+            ("address", &server.url()),
+        ],
     );
-    let providers =
-        Providers::new(ProviderSettings::default().with_secrets(Arc::new(secrets)));
+    let providers = Providers::new(ProviderSettings::default().with_secrets(Arc::new(secrets)));
     let m = metric(json!({"name": "dd", "successCondition": "result == 0.5",
         "provider": {"datadog": {"query": "q", "secretRef": {"name": "mysecret", "namespaced": true}}}}));
     let measurement = measure(&providers, &m).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
     let none = metric(json!({"name": "dd", "provider": {"datadog": {"query": "q"}}}));
-    assert!(measure(&plain(), &none).await.message.starts_with("API or App token not found"));
+    assert!(
+        measure(&plain(), &none)
+            .await
+            .message
+            .starts_with("API or App token not found")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -485,8 +598,15 @@ async fn newrelic_runs_nrql_through_nerdgraph() {
         "successCondition": "result.count == 10 and result['average.duration'] < 15.0",
         "provider": {"newRelic": {"query": "SELECT count(*) FROM Transaction"}}}));
     let measurement = measure(&providers, &m).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
-    assert_eq!(measurement.value, r#"{"average.duration":12.34,"count":10}"#);
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
+    assert_eq!(
+        measurement.value,
+        r#"{"average.duration":12.34,"count":10}"#
+    );
     let bad = metric(json!({"name": "nr", "provider": {"newRelic": {"query": "SELECT nothing"}}}));
     assert_eq!(measure(&providers, &bad).await.message, "bad request");
 }
@@ -508,13 +628,22 @@ async fn graphite_renders_the_target_as_json() {
     let m = metric(json!({"name": "g", "successCondition": "result[0] == 10",
         "provider": {"graphite": {"address": server.url(), "query": "target=sumSeries(a.b)&from=-5min"}}}));
     let measurement = measure(&plain(), &m).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
     assert_eq!(measurement.value, "[10.000000,12.500000]");
     let request = &server.requests()[0];
     assert_eq!(request.param("target"), Some("sumSeries(a.b)"));
     assert_eq!(request.param("from"), Some("-5min"));
-    let bad = metric(json!({"name": "g", "provider": {"graphite": {"address": server.url(), "query": "from=-5min"}}}));
-    assert_eq!(measure(&plain(), &bad).await.message, "error response: bad render request");
+    let bad = metric(
+        json!({"name": "g", "provider": {"graphite": {"address": server.url(), "query": "from=-5min"}}}),
+    );
+    assert_eq!(
+        measure(&plain(), &bad).await.message,
+        "error response: bad render request"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -540,11 +669,19 @@ async fn influxdb_posts_flux_and_reads_annotated_csv() {
             && r.param("org") == Some("my-org")
             && r.header("authorization") == Some("Token influx-token")
             && body["type"] == "flux"
-            && body["query"].as_str().is_some_and(|q| q.starts_with("from("))
+            && body["query"]
+                .as_str()
+                .is_some_and(|q| q.starts_with("from("))
         {
-            Reply { content_type: "text/csv; charset=utf-8", ..Reply::text(200, INFLUX_CSV) }
+            Reply {
+                content_type: "text/csv; charset=utf-8",
+                ..Reply::text(200, INFLUX_CSV)
+            }
         } else {
-            Reply::json(401, r#"{"code":"unauthorized","message":"unauthorized access"}"#)
+            Reply::json(
+                401,
+                r#"{"code":"unauthorized","message":"unauthorized access"}"#,
+            )
         }
     })
     .await;
@@ -558,10 +695,16 @@ async fn influxdb_posts_flux_and_reads_annotated_csv() {
             ..Default::default()
         })
     };
-    let m = metric(json!({"name": "i", "successCondition": "result[0] == 1", "failureCondition": "result[0] != 1",
-        "provider": {"influxdb": {"query": "from(bucket: \"b\") |> range(start: -1h)"}}}));
+    let m = metric(
+        json!({"name": "i", "successCondition": "result[0] == 1", "failureCondition": "result[0] != 1",
+        "provider": {"influxdb": {"query": "from(bucket: \"b\") |> range(start: -1h)"}}}),
+    );
     let measurement = measure(&settings("influx-token"), &m).await;
-    assert_eq!(measurement.phase, AnalysisPhase::Successful, "{measurement:?}");
+    assert_eq!(
+        measurement.phase,
+        AnalysisPhase::Successful,
+        "{measurement:?}"
+    );
     assert_eq!(measurement.value, "[1 6.6]");
     assert_eq!(
         measure(&settings("wrong"), &m).await.message,
@@ -613,7 +756,10 @@ async fn kayenta_starts_a_judgement_and_polls_it() {
             "experimentScope": {"scope": "canary-hash", "step": 60, "start": "2019-03-29T01:08:34Z", "end": "2019-03-29T01:38:34Z"}}]}}}));
     let started = measure(&plain(), &m).await;
     assert_eq!(started.phase, AnalysisPhase::Running, "{started:?}");
-    assert_eq!(started.metadata["canaryExecutionId"], "01DS50WVHAWSTAQACJKB1VKDQB");
+    assert_eq!(
+        started.metadata["canaryExecutionId"],
+        "01DS50WVHAWSTAQACJKB1VKDQB"
+    );
     let resume_at = started.resume_at.clone().unwrap();
     assert_eq!(resume_at.0.as_second(), NOW + 15);
     let again = measure_with(&plain(), &m, TaskKind::Resume(started.clone()), &[]).await;
