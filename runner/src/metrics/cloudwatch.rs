@@ -77,38 +77,33 @@ fn queries(config: &CloudWatchMetric) -> Result<Vec<MetricDataQuery>, Failure> {
         .enumerate()
         .map(|(index, raw)| {
             let q: Query = serde_json::from_value(raw.clone()).map_err(|e| bad(index, &e))?;
-            let stat = q
-                .metric_stat
-                .map(|s| {
-                    let dimensions = s
-                        .metric
-                        .dimensions
-                        .into_iter()
-                        .map(|d| Dimension::builder().name(d.name).value(d.value).build())
-                        .collect::<Vec<_>>();
-                    let metric = CwMetric::builder()
-                        .set_namespace(s.metric.namespace)
-                        .metric_name(s.metric.metric_name)
-                        .set_dimensions(Some(dimensions))
-                        .build();
-                    MetricStat::builder()
-                        .metric(metric)
-                        .set_period(int(&s.period))
-                        .stat(s.stat)
-                        .set_unit(s.unit.map(|u| StandardUnit::from(u.as_str())))
-                        .build()
-                        .map_err(|e| bad(index, &e))
-                })
-                .transpose()?;
-            MetricDataQuery::builder()
+            let stat = q.metric_stat.map(|s| {
+                let dimensions = s
+                    .metric
+                    .dimensions
+                    .into_iter()
+                    .map(|d| Dimension::builder().name(d.name).value(d.value).build())
+                    .collect::<Vec<_>>();
+                let metric = CwMetric::builder()
+                    .set_namespace(s.metric.namespace)
+                    .metric_name(s.metric.metric_name)
+                    .set_dimensions(Some(dimensions))
+                    .build();
+                MetricStat::builder()
+                    .metric(metric)
+                    .set_period(int(&s.period))
+                    .stat(s.stat)
+                    .set_unit(s.unit.map(|u| StandardUnit::from(u.as_str())))
+                    .build()
+            });
+            Ok(MetricDataQuery::builder()
                 .id(q.id)
                 .set_expression(q.expression)
                 .set_label(q.label)
                 .set_metric_stat(stat)
                 .set_period(int(&q.period))
                 .set_return_data(q.return_data)
-                .build()
-                .map_err(|e| bad(index, &e))
+                .build())
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use crate::analysis::run::TaskKind;
 use crate::crd::{AnalysisPhase, Authentication, Measurement, Metric, WebMetricHeader};
 use crate::engine::conditions::meta_time;
 
-use super::common::{Clock, Failure, failed, scrub};
+use super::common::{Clock, Failure, conditions_metadata, failed, scrub};
 use super::settings::ProviderSettings;
 use super::{MeasureContext, Metrics};
 
@@ -168,6 +168,18 @@ impl Metrics for Providers {
         let mut measurement = self
             .measure_task(&clock, metric, task, &namespace, &mut credentials)
             .await;
+        if measurement.phase == AnalysisPhase::Error
+            && !measurement.metadata.contains_key("explanation")
+        {
+            measurement.metadata.extend(conditions_metadata(metric));
+            measurement.metadata.insert(
+                "explanation".into(),
+                format!(
+                    "the measurement produced no value, so the conditions were not evaluated: {}. An Error counts against consecutiveErrorLimit (default 4), not failureLimit",
+                    measurement.message
+                ),
+            );
+        }
         let mut secrets = metric_secrets(metric);
         secrets.extend(credentials);
         secrets.extend(self.settings.secret_values());

@@ -189,6 +189,8 @@ async fn web_errors_have_argo_messages() {
         let measurement = measure(&plain(), &m).await;
         assert_eq!(measurement.phase, AnalysisPhase::Error);
         assert_eq!(measurement.message, expected);
+        assert!(measurement.metadata["explanation"].contains(expected));
+        assert_eq!(measurement.metadata["successCondition"], "true");
     }
 }
 
