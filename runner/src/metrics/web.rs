@@ -52,13 +52,18 @@ pub(crate) async fn measure(
     {
         headers.insert(reqwest::header::AUTHORIZATION, auth);
     }
+    if has_json_body {
+        // Go's `Header.Set`: replaces a Content-Type given in `headers`.
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+    }
     let mut request = client.request(method.clone(), url.clone()).headers(headers);
     if has_body {
         request = request.body(config.body.clone());
     } else if let Some(json) = &config.json_body {
-        request = request
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(serde_json::to_vec(json).unwrap_or_default());
+        request = request.body(serde_json::to_vec(json).unwrap_or_default());
     }
     let response = request
         .send()

@@ -115,6 +115,7 @@ async fn web_post_and_put_send_the_body() {
     let put = metric(json!({
         "name": "web", "successCondition": "result.ok",
         "provider": {"web": {"method": "PUT", "url": server.url(),
+                             "headers": [{"key": "Content-Type", "value": "application/json"}],
                              "jsonBody": {"key1": "value1", "key2": {"key3": "value3"}}}},
     }));
     assert_eq!(
@@ -126,6 +127,10 @@ async fn web_post_and_put_send_the_body() {
     assert_eq!(requests[0].body, b"some body");
     assert_eq!(requests[1].method, "PUT");
     assert_eq!(requests[1].header("content-type"), Some("application/json"));
+    assert_eq!(
+        requests[1].headers.get_all("content-type").iter().count(),
+        1
+    );
     assert_eq!(
         requests[1].json(),
         json!({"key1": "value1", "key2": {"key3": "value3"}})
@@ -772,6 +777,16 @@ async fn kayenta_starts_a_judgement_and_polls_it() {
     assert_eq!(done.metadata["classification"], "Marginal");
     assert!(done.metadata["explanation"].contains("marginal threshold 75"));
     assert!(done.finished_at.is_some());
+
+    // The run stops while a judgement is still running: polled once, then Successful with
+    // "Metric Terminated" (the run no longer needs the verdict).
+    let pending = Server::start(|_| Reply::json(200, r#"{"complete":false}"#)).await;
+    let mut unfinished = m.clone();
+    unfinished.provider.kayenta.as_mut().unwrap().address = pending.url();
+    let stopped = measure_with(&plain(), &unfinished, TaskKind::Terminate(started), &[]).await;
+    assert_eq!(stopped.phase, AnalysisPhase::Successful, "{stopped:?}");
+    assert_eq!(stopped.message, "Metric Terminated");
+    assert!(stopped.finished_at.is_some() && stopped.resume_at.is_none());
 
     let missing = metric(json!({"name": "k", "provider": {"kayenta": {
         "address": server.url(), "application": "guestbook", "canaryConfigName": "nope",
