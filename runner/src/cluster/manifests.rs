@@ -326,7 +326,6 @@ impl Applier {
             Some(_) => Change::Configured,
         })
     }
-
 }
 
 /// Fields of a live object that a Rollout manages and the manifest does not say: applying the
@@ -347,9 +346,7 @@ pub fn keep_rollout_managed_fields(doc: &Document, live: &DynamicObject, body: &
             .pointer_mut("/spec/selector")
             .and_then(Value::as_object_mut)
     {
-        selector
-            .entry(POD_TEMPLATE_HASH_LABEL)
-            .or_insert(hash);
+        selector.entry(POD_TEMPLATE_HASH_LABEL).or_insert(hash);
     }
 }
 
