@@ -7,5 +7,8 @@ mod driver;
 mod expr_props;
 mod lint;
 mod lint_props;
+mod operate_cli;
+mod operate_e2e;
 mod plan;
 mod render;
+mod support;
