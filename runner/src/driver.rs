@@ -347,6 +347,7 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 }
                 continue;
             }
+            self.reporter.waiting(now, pass.next_at);
             if self.cluster.wait(pass.next_at, deadline).await == Wake::Idle {
                 // Nothing more will ever happen on its own.
                 return Ok(self.finish(decided.unwrap_or_else(|| Outcome::Idle {

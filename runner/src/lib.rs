@@ -9,7 +9,7 @@
 //! | pure logic | [`engine`], [`analysis`], [`expr`], [`render`] |
 //! | adapters | [`ci`], [`cluster`], [`metrics`], [`report`] |
 //! | orchestration | [`driver`], [`simulation`] |
-//! | entry | [`cli`] |
+//! | entry | [`cli`], [`settings`] |
 
 pub mod analysis;
 pub mod ci;
@@ -27,5 +27,6 @@ pub mod operate;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod settings;
 pub mod simulation;
 pub mod validate;

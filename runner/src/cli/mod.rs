@@ -15,6 +15,7 @@ use crate::error::ExitStatus;
 mod crds;
 mod inputs;
 mod lint;
+pub mod report_args;
 mod simulate;
 
 pub use crds::crd_files;
@@ -62,6 +63,9 @@ pub(crate) enum OutputFormat {
 
 /// Parse the command line, run the command and map its outcome to an exit code.
 pub fn main() -> ExitCode {
+    // reqwest (aws-lc-rs) and kube (ring) both bring a rustls provider: choose one before any
+    // TLS client is built (see the design notes on crates).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let status = match run(cli) {
         Ok(status) => status,

@@ -5,6 +5,7 @@ mod analysis_check;
 mod crds;
 mod driver;
 mod expr_props;
+mod forge_github;
 mod lint;
 mod lint_props;
 mod render;
