@@ -6,6 +6,7 @@ mod crds;
 mod driver;
 mod expr_props;
 mod forge_github;
+mod forge_gitlab;
 mod lint;
 mod lint_props;
 mod render;
