@@ -461,19 +461,7 @@ async fn e2e_a_runner_killed_after_every_action_is_resumed_to_the_same_end() {
         ("rollout.yaml", &canary("web:2", FIVE_STEPS, "", "")),
     ]);
     let monitor = Monitor::start(&client, ns.name(), ALWAYS_SERVING, Some(5));
-    // Each runner performs one action and is killed (SIGKILL: no clean-up, the Lease stays
-    // until it expires); the next one takes over. The last one finishes the release.
-    let mut kills = 0;
-    let finished = loop {
-        let mut running = Running::start(apply_wait(ns.name(), v2.path(), &[]));
-        if running.wait_for_lines(1, is_action).await {
-            running.kill().await;
-            kills += 1;
-            assert!(kills < 200, "the release never finished");
-        } else {
-            break running.finish().await;
-        }
-    };
+    let (kills, finished) = kill_after_every_action(ns.name(), v2.path()).await;
     let seen = monitor.stop();
     assert_exit(&finished, 0, "the last runner");
     assert!(kills >= 10, "only {kills} actions were interrupted");
@@ -535,4 +523,151 @@ async fn e2e_two_runners_on_one_rollout_exactly_one_drives() {
         "the Lease is free after both runners exit"
     );
     let _ = runner::command;
+}
+
+/// Runs `apply --wait` on `dir` again and again, killing each runner (SIGKILL: no clean-up, the
+/// Lease stays until it expires) as soon as it performs an action, until one finishes the
+/// release. Returns how many were killed and how the last one ended.
+async fn kill_after_every_action(ns: &str, dir: &std::path::Path) -> (usize, Finished) {
+    let mut kills = 0;
+    loop {
+        let mut running = Running::start(apply_wait(ns, dir, &[]));
+        if running.wait_for_lines(1, is_action).await {
+            running.kill().await;
+            kills += 1;
+            assert!(kills < 200, "the release never finished");
+        } else {
+            return (kills, running.finish().await);
+        }
+    }
+}
+
+#[tokio::test]
+async fn e2e_a_blue_green_runner_killed_after_every_action_is_resumed_to_the_same_end() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "drive-bg-crash").await;
+    let old = deploy_first(&client, ns.name(), &blue_green("web:1", "")).await;
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &blue_green("web:2", "")),
+    ]);
+    let monitor = Monitor::start(&client, ns.name(), &["web-stable"], None);
+    let (kills, finished) = kill_after_every_action(ns.name(), v2.path()).await;
+    let seen = monitor.stop();
+    assert_exit(&finished, 0, "the last runner");
+    // Create the ReplicaSet, set the revision, switch the preview, promote, switch the active
+    // Service, scale the old one down: at least these, each by its own runner.
+    assert!(kills >= 5, "only {kills} actions were interrupted");
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert_eq!(status.phase, Some(RolloutPhase::Healthy));
+    assert_ne!(status.stable_rs, old);
+    for service in ["web-stable", "web-canary"] {
+        assert_eq!(
+            selected_hash(&client, ns.name(), service).await,
+            status.stable_rs
+        );
+    }
+    let mut expected = vec![(old.clone(), 0, 0), (status.stable_rs.clone(), 5, 5)];
+    expected.sort();
+    assert_eq!(replica_sets(&client, ns.name()).await, expected);
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+}
+
+/// An AnalysisTemplate with two web metrics served by the test: `score` is neither good nor
+/// bad (Inconclusive), `flaky` fails but is a dry run.
+fn web_template(url: &str) -> String {
+    format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: score}}
+spec:
+  dryRun: [{{metricName: flaky}}]
+  metrics:
+    - name: score
+      successCondition: result >= 0.9
+      failureCondition: result < 0.1
+      provider:
+        web: {{url: "{url}/score", jsonPath: "{{$.value}}"}}
+    - name: flaky
+      successCondition: result >= 0.9
+      provider:
+        web: {{url: "{url}/flaky", jsonPath: "{{$.value}}"}}
+"#
+    )
+}
+
+#[tokio::test]
+async fn e2e_an_inconclusive_analysis_pauses_and_a_dry_run_metric_changes_nothing() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let server = crate::contract_server::Server::start(|_| {
+        crate::contract_server::Reply::json(200, r#"{"value": 0.5}"#)
+    })
+    .await;
+    let ns = TestNamespace::create(&client, "drive-inconclusive").await;
+    let steps = r#"
+        - setWeight: 20
+        - analysis: {templates: [{templateName: score}]}
+        - setWeight: 60"#;
+    let template = web_template(&server.url());
+    let release = |image: &str| {
+        Manifests::new(&[
+            ("services.yaml", SERVICES),
+            ("analysis.yaml", &template),
+            ("rollout.yaml", &canary(image, steps, "", "")),
+        ])
+    };
+    let v1 = release("web:1");
+    assert_exit(
+        &finish(apply_wait(ns.name(), v1.path(), &[])).await,
+        0,
+        "the first deploy",
+    );
+    let old = rollout(&client, ns.name()).await.status.unwrap().stable_rs;
+
+    let v2 = release("web:2");
+    let paused = finish(apply_wait(ns.name(), v2.path(), &["--success-on-pause"])).await;
+    assert_exit(&paused, 0, "a release paused by an inconclusive analysis");
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert_eq!(status.pause_conditions.len(), 1, "{status:?}");
+    assert_eq!(
+        status.pause_conditions[0].reason,
+        PauseReason::InconclusiveAnalysis
+    );
+    assert!(
+        !status.abort,
+        "an inconclusive analysis pauses, it does not abort"
+    );
+    assert_eq!(status.stable_rs, old);
+    let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), ns.name());
+    let run = runs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .pop()
+        .unwrap();
+    let run_status = run.status.unwrap();
+    assert_eq!(run_status.phase, AnalysisPhase::Inconclusive);
+    let flaky = run_status
+        .metric_results
+        .iter()
+        .find(|m| m.name == "flaky")
+        .expect("the dry-run metric was measured");
+    assert_eq!(flaky.phase, AnalysisPhase::Failed);
+    assert!(flaky.dry_run, "{flaky:?}");
+    assert!(server.requests().iter().any(|r| r.path == "/flaky"));
+
+    // A promotion resumes the release past the analysis.
+    let running = Running::start(apply_wait(ns.name(), v2.path(), &[]));
+    operate(&client, ns.name(), "web", &Operation::Promote).await;
+    let promoted = running.finish().await;
+    assert_exit(&promoted, 0, "the promoted release");
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert_eq!(status.phase, Some(RolloutPhase::Healthy));
+    assert_ne!(status.stable_rs, old);
 }

@@ -8,6 +8,7 @@ mod crds;
 mod drive_e2e;
 mod driver;
 mod e2e_smoke;
+mod examples;
 mod expr_props;
 mod forge_github;
 mod forge_gitlab;
