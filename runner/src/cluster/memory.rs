@@ -528,6 +528,17 @@ impl MemoryCluster {
                 .collect(),
             cluster_analysis_templates: state.cluster_templates.clone(),
             traffic_weight_verified: None,
+            traffic_managed_routes: state
+                .traffic
+                .get(&key(&namespace, rollout.name()))
+                .map(|t| {
+                    t.header_routes
+                        .iter()
+                        .chain(&t.mirror_routes)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
