@@ -306,3 +306,6 @@ impl Ctx<'_> {
             .unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests;
