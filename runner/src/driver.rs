@@ -192,6 +192,11 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
         now: Timestamp,
     ) -> Result<(), DriverError> {
         for action in actions {
+            tracing::debug!(
+                owner = %format!("{}/{}", owner.kind(), owner.name()),
+                action = %action.describe(),
+                "performing"
+            );
             if let Err(error) = self.cluster.apply(owner, action).await {
                 let events = [Event {
                     event_type: EventType::Warning,

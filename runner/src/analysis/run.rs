@@ -132,6 +132,14 @@ fn retention_metrics(
     Ok(map)
 }
 
+/// How many measurements (and Job provider Jobs) of `metric` the run keeps.
+pub fn retention_limit(run: &AnalysisRun, metric: &str) -> usize {
+    retention_metrics(&run.spec.measurement_retention, &run.spec.metrics)
+        .ok()
+        .and_then(|limits| limits.get(metric).copied())
+        .unwrap_or(DEFAULT_MEASUREMENT_HISTORY_LIMIT)
+}
+
 fn rules(run: &AnalysisRun) -> Result<RunRules, String> {
     let resolved = resolve_without_secrets(run)
         .map_err(|e| format!("Unable to resolve metric arguments: {e}"))?;

@@ -130,7 +130,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         .map(|t| parse_duration(t, "--timeout"))
         .transpose()?;
     let lease_duration = parse_duration(&args.lease_duration, "--lease-duration")?;
-    let set = match load_inputs(&args.inputs, &[])? {
+    let set = match load_inputs(&args.inputs, &args.inputs.scenario_files())? {
         Ok(set) => set,
         Err(status) => return Ok(status),
     };

@@ -61,7 +61,10 @@ pub(crate) async fn drive<M: Metrics>(
             name: name.into(),
         });
     };
-    let mut driver = Driver::new(cluster, metrics, reporter);
+    let check = |rollout: &crate::crd::Rollout, observed: &crate::observed::Observed| {
+        crate::validate::cluster::missing_reference(rollout, observed)
+    };
+    let mut driver = Driver::new(cluster, metrics, reporter).with_spec_check(&check);
     if settings.follow_only {
         return driver
             .follow(namespace, name, &remaining(&settings.run, deadline))

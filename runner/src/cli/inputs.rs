@@ -29,6 +29,22 @@ pub(crate) struct Inputs {
     pub(crate) external: Vec<ExternalObject>,
 }
 
+impl Inputs {
+    /// The `scenario.yaml` of each input directory: simulation scenarios, not manifests.
+    pub(crate) fn scenario_files(&self) -> Vec<PathBuf> {
+        self.render
+            .paths
+            .iter()
+            .filter(|p| p.is_dir())
+            .map(|dir| dir.join(SCENARIO_FILE))
+            .filter(|file| file.is_file())
+            .collect()
+    }
+}
+
+/// The file a directory's simulation scenario is in (left out of its manifests).
+pub(crate) const SCENARIO_FILE: &str = "scenario.yaml";
+
 /// Render, load and validate the inputs (leaving out `exclude`). Problems go to stderr; any
 /// error means invalid input, and the command should exit with the returned status.
 pub(crate) fn load_inputs(

@@ -71,6 +71,7 @@ pub(crate) enum OutputFormat {
 /// Parse the command line, run the command and map its outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let status = match run(cli) {
         Ok(status) => status,
         Err(error) => {
@@ -91,6 +92,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
     }
+}
+
+/// Environment variable with the log filter (`tracing` directives, e.g. `debug` or
+/// `rollout_runner::driver=debug`); logs go to stderr. Default: warnings only.
+pub const LOG_ENV: &str = "ROLLOUT_RUNNER_LOG";
+/// `json` for one JSON object per log line.
+pub const LOG_FORMAT_ENV: &str = "ROLLOUT_RUNNER_LOG_FORMAT";
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = if std::env::var(LOG_FORMAT_ENV).is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    // Only fails when a subscriber exists already (tests): keep that one.
+    drop(installed);
 }
 
 /// Resolves on SIGINT or SIGTERM, with the signal's name.

@@ -1,7 +1,6 @@
 //! `rollout-runner plan`: what a release will do, before it starts.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use clap::Args;
 
@@ -68,16 +67,7 @@ pub(crate) fn format_plans(plans: &[ReleasePlan], format: PlanFormat) -> anyhow:
 
 pub(crate) fn run(args: PlanArgs) -> anyhow::Result<ExitStatus> {
     // A `scenario.yaml` in a directory is for `simulate`, not a manifest.
-    let exclude: Vec<PathBuf> = args
-        .inputs
-        .render
-        .paths
-        .iter()
-        .filter(|p| p.is_dir())
-        .map(|dir| dir.join("scenario.yaml"))
-        .filter(|p| p.is_file())
-        .collect();
-    let set = match load_inputs(&args.inputs, &exclude)? {
+    let set = match load_inputs(&args.inputs, &args.inputs.scenario_files())? {
         Ok(set) => set,
         Err(status) => return Ok(status),
     };

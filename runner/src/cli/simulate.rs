@@ -64,9 +64,7 @@ fn scenario_path(args: &SimulateArgs) -> Option<PathBuf> {
     if let Some(path) = &args.scenario {
         return Some(path.clone());
     }
-    let dir = args.inputs.render.paths.iter().find(|p| p.is_dir())?;
-    let candidate = dir.join("scenario.yaml");
-    candidate.is_file().then_some(candidate)
+    args.inputs.scenario_files().into_iter().next()
 }
 
 /// Read a scenario; `series: FILE` entries are read relative to the scenario.

@@ -133,6 +133,16 @@ impl Applier {
 
     /// Dry-run every document, then (unless `dry_run`) apply them in order.
     pub async fn apply(&mut self, documents: &[&Document]) -> Result<Vec<Applied>, ApplyError> {
+        for doc in documents {
+            if doc.api_version.is_empty() || doc.kind.is_empty() || doc.name.is_empty() {
+                return Err(self.error(
+                    doc,
+                    None,
+                    "not a Kubernetes object: it needs apiVersion, kind and metadata.name"
+                        .to_string(),
+                ));
+            }
+        }
         let mut ordered: Vec<&Document> = documents.to_vec();
         ordered.sort_by_key(|doc| rank(doc));
         let new_namespaces = self.new_namespaces(&ordered).await;

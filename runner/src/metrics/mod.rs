@@ -4,6 +4,7 @@
 //! A provider measures and judges a single value with the metric's conditions; it never decides
 //! the fate of a run (that is [`crate::analysis::run`]).
 
+pub mod job;
 pub mod scripted;
 
 use std::future::Future;

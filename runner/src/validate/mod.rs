@@ -11,6 +11,7 @@
 //! [`crate::manifest`]; reporting to the CLI.
 
 mod analysis;
+pub mod cluster;
 mod experiment;
 pub mod messages;
 mod references;

@@ -1,0 +1,457 @@
+//! End to end: `rollout-runner apply --wait` drives releases on the real control plane, as a
+//! user runs it, while a monitor checks the safety invariants at every change the API server
+//! sees.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ListParams};
+use kube::Client;
+use rollout_runner::crd::{
+    AnalysisPhase, AnalysisRun, POD_TEMPLATE_HASH_LABEL, PauseReason, Rollout, RolloutPhase,
+};
+use rollout_runner::operate::Operation;
+
+use crate::support::cluster::{self, TestNamespace, fault};
+use crate::support::runner::{
+    self, Finished, Manifests, Monitor, Running, apply_wait, finish, is_action, operate,
+    wait_rollout,
+};
+
+const SERVICES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web-stable}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-canary}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"#;
+
+/// A 5-replica canary without traffic routing, with `steps` and pod-template `annotations`.
+fn canary(image: &str, steps: &str, annotations: &str, extra_spec: &str) -> String {
+    format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web}}
+spec:
+  replicas: 5
+  revisionHistoryLimit: 2
+{extra_spec}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata:
+      labels: {{app: web}}
+      annotations: {{{annotations}}}
+    spec:
+      containers: [{{name: web, image: "{image}", ports: [{{name: http, containerPort: 8080}}]}}]
+  strategy:
+    canary:
+      stableService: web-stable
+      canaryService: web-canary
+      maxSurge: 1
+      maxUnavailable: 0
+      steps:
+{steps}
+"#
+    )
+}
+
+const FIVE_STEPS: &str = r#"
+        - setWeight: 20
+        - pause: {duration: 1s}
+        - setWeight: 60
+        - pause: {duration: 1s}
+        - setWeight: 80"#;
+
+fn replica_set_hash(rs: &ReplicaSet) -> String {
+    rs.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `(hash, spec.replicas, availableReplicas)` of every ReplicaSet.
+async fn replica_sets(client: &Client, ns: &str) -> Vec<(String, i32, i32)> {
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    let mut sets: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|rs| {
+            (
+                replica_set_hash(rs),
+                rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
+                rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0),
+            )
+        })
+        .collect();
+    sets.sort();
+    sets
+}
+
+async fn selected_hash(client: &Client, ns: &str, service: &str) -> String {
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    api.get(service)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.selector)
+        .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL).cloned())
+        .unwrap_or_default()
+}
+
+async fn rollout(client: &Client, ns: &str) -> Rollout {
+    Api::<Rollout>::namespaced(client.clone(), ns)
+        .get("web")
+        .await
+        .unwrap()
+}
+
+fn assert_exit(run: &Finished, code: i32, what: &str) {
+    assert_eq!(
+        run.code,
+        Some(code),
+        "{what}: expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
+/// Deploys version 1 and waits for it; returns its pod-template hash.
+async fn deploy_first(client: &Client, ns: &str, rollout_yaml: &str) -> String {
+    let manifests = Manifests::new(&[("services.yaml", SERVICES), ("rollout.yaml", rollout_yaml)]);
+    let run = finish(apply_wait(ns, manifests.path(), &[])).await;
+    assert_exit(&run, 0, "the first deploy");
+    rollout(client, ns).await.status.unwrap().stable_rs
+}
+
+#[tokio::test]
+async fn e2e_canary_is_promoted_step_by_step_within_the_invariants() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "drive-canary").await;
+    let old = deploy_first(&client, ns.name(), &canary("web:1", FIVE_STEPS, "", "")).await;
+
+    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &canary("web:2", FIVE_STEPS, "", "")),
+    ]);
+    let run = finish(apply_wait(ns.name(), v2.path(), &[])).await;
+    let seen = monitor.stop();
+    assert_exit(&run, 0, "the release");
+    assert!(run.stdout.contains("rollout.argoproj.io/web configured"), "{}", run.stdout);
+    assert!(run.stdout.contains("promoted: revision 2 is stable"), "{}", run.stdout);
+
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert_eq!(status.phase, Some(RolloutPhase::Healthy));
+    assert_ne!(status.stable_rs, old);
+    assert_eq!(status.current_step_index, Some(5));
+    assert_eq!(
+        replica_sets(&client, ns.name()).await,
+        {
+            let mut expected = vec![(old.clone(), 0, 0), (status.stable_rs.clone(), 5, 5)];
+            expected.sort();
+            expected
+        }
+    );
+    for service in ["web-stable", "web-canary"] {
+        assert_eq!(selected_hash(&client, ns.name(), service).await, status.stable_rs);
+    }
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+    assert_eq!(seen.min_available, Some(5));
+    assert_eq!(seen.step_indexes, [0, 1, 2, 3, 4, 5], "every step once, in order");
+
+    // The same manifests again: nothing changes, and the wait ends at once.
+    let again = finish(apply_wait(ns.name(), v2.path(), &[])).await;
+    assert_exit(&again, 0, "the same release again");
+    assert!(again.stdout.contains("rollout.argoproj.io/web unchanged"), "{}", again.stdout);
+}
+
+const FAILING_JOB_TEMPLATE: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: smoke}
+spec:
+  metrics:
+    - name: smoke
+      provider:
+        job:
+          spec:
+            backoffLimit: 0
+            template:
+              metadata:
+                annotations: {"test.rollout-runner.io/exit-code": "1", "test.rollout-runner.io/run-duration": "1s"}
+              spec:
+                restartPolicy: Never
+                containers: [{name: smoke, image: "smoke:1"}]
+"#;
+
+#[tokio::test]
+async fn e2e_a_failing_job_analysis_aborts_and_returns_everything_to_stable() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "drive-abort").await;
+    let steps = r#"
+        - setWeight: 20
+        - analysis: {templates: [{templateName: smoke}]}
+        - setWeight: 60"#;
+    let old = deploy_first(&client, ns.name(), &canary("web:1", steps, "", "")).await;
+
+    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("analysis.yaml", FAILING_JOB_TEMPLATE),
+        ("rollout.yaml", &canary("web:2", steps, "", "")),
+    ]);
+    let run = finish(apply_wait(ns.name(), v2.path(), &[])).await;
+    let seen = monitor.stop();
+    assert_exit(&run, 1, "an aborted release");
+    assert!(run.stdout.contains("aborted"), "{}", run.stdout);
+
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert!(status.abort);
+    assert_eq!(status.phase, Some(RolloutPhase::Degraded));
+    assert_eq!(status.stable_rs, old);
+    let sets = replica_sets(&client, ns.name()).await;
+    assert!(sets.contains(&(old.clone(), 5, 5)), "{sets:?}");
+    assert!(sets.iter().filter(|s| s.0 != old).all(|s| s.1 == 0), "{sets:?}");
+    for service in ["web-stable", "web-canary"] {
+        assert_eq!(selected_hash(&client, ns.name(), service).await, old);
+    }
+    let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), ns.name());
+    let run = runs.list(&ListParams::default()).await.unwrap().items.pop().unwrap();
+    assert_eq!(run.status.unwrap().phase, AnalysisPhase::Failed);
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+}
+
+#[tokio::test]
+async fn e2e_an_indefinite_pause_waits_for_a_promotion_and_abort_retry_start_over() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "drive-pause").await;
+    let steps = r#"
+        - setWeight: 20
+        - pause: {}
+        - setWeight: 60"#;
+    let old = deploy_first(&client, ns.name(), &canary("web:1", steps, "", "")).await;
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &canary("web:2", steps, "", "")),
+    ]);
+
+    // With --success-on-pause the runner stops at the pause with exit 0.
+    let paused = finish(apply_wait(ns.name(), v2.path(), &["--success-on-pause"])).await;
+    assert_exit(&paused, 0, "a release waiting for promotion");
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert_eq!(status.pause_conditions[0].reason, PauseReason::CanaryPauseStep);
+
+    // Abort while a runner waits: it ends with exit 1, everything back on the old version.
+    let mut waiting = Running::start(apply_wait(ns.name(), v2.path(), &[]));
+    assert!(waiting.wait_for_lines(1, |l| l.contains("rollout")).await);
+    operate(&client, ns.name(), "web", &Operation::Abort).await;
+    let aborted = waiting.finish().await;
+    assert_exit(&aborted, 1, "an aborted release");
+    let sets = replica_sets(&client, ns.name()).await;
+    assert!(sets.contains(&(old.clone(), 5, 5)), "{sets:?}");
+
+    // Retry: the steps run again from the first; a promotion at the pause completes it.
+    operate(&client, ns.name(), "web", &Operation::Retry).await;
+    let running = Running::start(apply_wait(ns.name(), v2.path(), &[]));
+    wait_rollout(&client, ns.name(), "web", "paused at step 2 again", |ro| {
+        ro.status.as_ref().is_some_and(|s| {
+            s.current_step_index == Some(1) && !s.pause_conditions.is_empty() && !s.abort
+        })
+    })
+    .await;
+    operate(&client, ns.name(), "web", &Operation::Promote).await;
+    let promoted = running.finish().await;
+    assert_exit(&promoted, 0, "a promoted release");
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert_eq!(status.current_step_index, Some(3));
+    assert_ne!(status.stable_rs, old);
+}
+
+#[tokio::test]
+async fn e2e_a_canary_that_never_becomes_ready_exceeds_its_progress_deadline() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "drive-deadline").await;
+    let extra = "  progressDeadlineSeconds: 5\n  progressDeadlineAbort: true";
+    let old = deploy_first(&client, ns.name(), &canary("web:1", FIVE_STEPS, "", extra)).await;
+    let never_ready = format!("\"{}\": \"true\"", fault::NEVER_READY);
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &canary("web:2", FIVE_STEPS, &never_ready, extra)),
+    ]);
+    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
+    let run = finish(apply_wait(ns.name(), v2.path(), &[])).await;
+    let seen = monitor.stop();
+    assert_exit(&run, 1, "a release past its progress deadline");
+    assert!(run.stdout.contains("ProgressDeadlineExceeded") || run.stdout.contains("progress deadline"), "{}", run.stdout);
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert!(status.abort, "progressDeadlineAbort aborts");
+    assert_eq!(status.stable_rs, old);
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+}
+
+fn blue_green(image: &str, extra: &str) -> String {
+    format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web}}
+spec:
+  replicas: 3
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: web, image: "{image}"}}]
+  strategy:
+    blueGreen:
+      activeService: web-stable
+      previewService: web-canary
+      scaleDownDelaySeconds: 3
+{extra}
+"#
+    )
+}
+
+#[tokio::test]
+async fn e2e_blue_green_switches_on_promotion_then_scales_the_old_version_down() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "drive-bluegreen").await;
+    let manual = "      autoPromotionEnabled: false";
+    let old = deploy_first(&client, ns.name(), &blue_green("web:1", manual)).await;
+
+    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], None);
+    let v2 = Manifests::new(&[("services.yaml", SERVICES), ("rollout.yaml", &blue_green("web:2", manual))]);
+    let running = Running::start(apply_wait(ns.name(), v2.path(), &[]));
+    let paused = wait_rollout(&client, ns.name(), "web", "the preview to be ready and paused", |ro| {
+        ro.status.as_ref().is_some_and(|s| !s.pause_conditions.is_empty())
+    })
+    .await;
+    let new = paused.status.unwrap().current_pod_hash;
+    assert_eq!(selected_hash(&client, ns.name(), "web-stable").await, old);
+    assert_eq!(selected_hash(&client, ns.name(), "web-canary").await, new);
+    operate(&client, ns.name(), "web", &Operation::Promote).await;
+    let run = running.finish().await;
+    let seen = monitor.stop();
+    assert_exit(&run, 0, "a promoted blue-green release");
+    assert_eq!(selected_hash(&client, ns.name(), "web-stable").await, new);
+    // The runner saw the old version's scale-down delay through before exiting.
+    let sets = replica_sets(&client, ns.name()).await;
+    assert!(sets.contains(&(old.clone(), 0, 0)), "{sets:?}");
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+
+    // Automatic promotion after autoPromotionSeconds.
+    let auto = "      autoPromotionSeconds: 2";
+    let v3 = Manifests::new(&[("services.yaml", SERVICES), ("rollout.yaml", &blue_green("web:3", auto))]);
+    let started = std::time::Instant::now();
+    let run = finish(apply_wait(ns.name(), v3.path(), &[])).await;
+    assert_exit(&run, 0, "an automatically promoted release");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert_eq!(selected_hash(&client, ns.name(), "web-stable").await, status.stable_rs);
+    assert_ne!(status.stable_rs, new);
+}
+
+#[tokio::test]
+async fn e2e_a_runner_killed_after_every_action_is_resumed_to_the_same_end() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "drive-crash").await;
+    let old = deploy_first(&client, ns.name(), &canary("web:1", FIVE_STEPS, "", "")).await;
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &canary("web:2", FIVE_STEPS, "", "")),
+    ]);
+    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
+    // Each runner performs one action and is killed (SIGKILL: no clean-up, the Lease stays
+    // until it expires); the next one takes over. The last one finishes the release.
+    let mut kills = 0;
+    let finished = loop {
+        let mut running = Running::start(apply_wait(ns.name(), v2.path(), &[]));
+        if running.wait_for_lines(1, is_action).await {
+            running.kill().await;
+            kills += 1;
+            assert!(kills < 200, "the release never finished");
+        } else {
+            break running.finish().await;
+        }
+    };
+    let seen = monitor.stop();
+    assert_exit(&finished, 0, "the last runner");
+    assert!(kills >= 10, "only {kills} actions were interrupted");
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert_eq!(status.phase, Some(RolloutPhase::Healthy));
+    assert_eq!(status.current_step_index, Some(5));
+    let mut expected = vec![(old.clone(), 0, 0), (status.stable_rs.clone(), 5, 5)];
+    expected.sort();
+    assert_eq!(replica_sets(&client, ns.name()).await, expected);
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+    assert_eq!(seen.step_indexes, [0, 1, 2, 3, 4, 5], "no step skipped or repeated");
+}
+
+#[tokio::test]
+async fn e2e_two_runners_on_one_rollout_exactly_one_drives() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "drive-two").await;
+    deploy_first(&client, ns.name(), &canary("web:1", FIVE_STEPS, "", "")).await;
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &canary("web:2", FIVE_STEPS, "", "")),
+    ]);
+    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
+    let first = Running::start(apply_wait(ns.name(), v2.path(), &[]));
+    let second = Running::start(apply_wait(ns.name(), v2.path(), &[]));
+    let (first, second) = tokio::join!(first.finish(), second.finish());
+    let seen = monitor.stop();
+    assert_exit(&first, 0, "the first runner");
+    assert_exit(&second, 0, "the second runner");
+    let drove = |run: &Finished| run.stderr.lines().any(is_action);
+    let followed = |run: &Finished| run.stderr.contains("following it");
+    assert!(
+        drove(&first) != drove(&second),
+        "exactly one runner acts\nfirst:\n{}\nsecond:\n{}",
+        first.stderr,
+        second.stderr
+    );
+    let follower = if drove(&first) { &second } else { &first };
+    assert!(followed(follower), "{}", follower.stderr);
+    assert!(follower.stdout.contains("promoted"), "{}", follower.stdout);
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+    assert_eq!(seen.step_indexes, [0, 1, 2, 3, 4, 5]);
+    // Both released the Lease on exit.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), ns.name());
+    let lease = leases.get("rollout-runner-web").await.unwrap();
+    assert!(
+        lease.spec.and_then(|s| s.holder_identity).is_none_or(|h| h.is_empty()),
+        "the Lease is free after both runners exit"
+    );
+    let _ = runner::command;
+}
