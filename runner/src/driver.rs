@@ -64,6 +64,13 @@ pub struct Pass {
     pub next_at: Option<Timestamp>,
 }
 
+/// Measurements taken, the secret values to redact, and each metric's result metadata.
+type MeasuredTasks = (
+    Vec<TaskResult>,
+    Vec<String>,
+    Vec<(String, std::collections::BTreeMap<String, String>)>,
+);
+
 /// Passes in a row that may change the cluster without time passing before the driver assumes
 /// the engine is oscillating.
 const MAX_PASSES_WITHOUT_TIME: usize = 200;
@@ -291,7 +298,7 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 RunPlan::Completed => continue,
                 RunPlan::Invalid(message) => analysis_run::invalid(run, message, now),
                 RunPlan::Tasks(tasks) => {
-                    let (results, secrets) = match self.measure(run, tasks, now).await {
+                    let (results, secrets, metadata) = match self.measure(run, tasks, now).await {
                         Ok(done) => done,
                         Err(message) => {
                             let recorded = analysis_run::invalid(run, message, now);
@@ -312,7 +319,20 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                             });
                         }
                     }
-                    analysis_run::record(run, results, &secrets, now)
+                    let mut recorded = analysis_run::record(run, results, &secrets, now);
+                    // Argo's `GetMetadata` (e.g. `ResolvedPrometheusQuery`), set once per metric.
+                    for (name, data) in metadata {
+                        if let Some(result) = recorded
+                            .status
+                            .metric_results
+                            .iter_mut()
+                            .find(|r| r.name == name)
+                            && result.metadata.is_empty()
+                        {
+                            result.metadata = data;
+                        }
+                    }
+                    recorded
                 }
             };
             if run.status.as_ref() != Some(&recorded.status) {
@@ -341,7 +361,7 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
         run: &AnalysisRun,
         tasks: Vec<analysis_run::MetricTask>,
         now: Timestamp,
-    ) -> Result<(Vec<TaskResult>, Vec<String>), String> {
+    ) -> Result<MeasuredTasks, String> {
         let namespace = run
             .metadata
             .namespace
@@ -369,13 +389,24 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 .ok_or_else(|| format!("key '{key}' does not exist in secret '{name}'"))
         })?;
         let mut results = Vec::with_capacity(tasks.len());
+        let mut metadata = Vec::new();
         for task in tasks {
             let replaces_last = !matches!(task.kind, TaskKind::Run);
             let measurement = match analysis_run::resolve_metric_args(&task.metric, &values) {
                 Ok(metric) => {
-                    self.metrics
-                        .measure(MeasureContext { run, now }, &metric, &task.kind)
-                        .await
+                    let data: std::collections::BTreeMap<String, String> = self
+                        .metrics
+                        .result_metadata(&metric)
+                        .into_iter()
+                        .map(|(k, v)| (k, analysis_run::redact(&v, &secrets)))
+                        .collect();
+                    metadata.push((task.metric.name.clone(), data));
+                    let context = MeasureContext {
+                        run,
+                        now,
+                        secrets: &secrets,
+                    };
+                    self.metrics.measure(context, &metric, &task.kind).await
                 }
                 Err(message) => error_measurement(now, message),
             };
@@ -385,7 +416,7 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 measurement,
             });
         }
-        Ok((results, secrets))
+        Ok((results, secrets, metadata))
     }
 
     /// Drive the rollout until it is promoted, aborted, degraded, paused (with

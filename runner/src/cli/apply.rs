@@ -186,8 +186,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
             },
             follow_only: false,
         };
-        let metrics =
-            crate::metrics::scripted::Scripted::new(jiff::Timestamp::now(), Default::default()); // TEMP
+        let metrics = cluster_metrics(&connection.client);
         let rollouts: Vec<(String, String)> = set
             .rollouts()
             .map(|(doc, rollout)| {
@@ -240,6 +239,17 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         }
         Ok(combined(driven.iter().map(Driven::exit_status)))
     })
+}
+
+/// Every metric provider, with provider Secrets and Jobs in this cluster.
+pub(crate) fn cluster_metrics(client: &kube::Client) -> crate::metrics::cluster::ClusterMetrics {
+    let settings = crate::metrics::ProviderSettings::from_process_env().with_secrets(
+        std::sync::Arc::new(crate::cluster::kube::KubeSecrets(client.clone())),
+    );
+    crate::metrics::cluster::ClusterMetrics::new(
+        client.clone(),
+        crate::metrics::Providers::new(settings),
+    )
 }
 
 /// Drive one applied Rollout, releasing the template as it is now in the cluster.

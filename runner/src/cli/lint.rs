@@ -35,6 +35,29 @@ pub(crate) struct LintArgs {
     /// How to print the problems.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
+
+    /// Also run each Prometheus metric's query once (read-only) and warn when it returns no
+    /// series, several series where a condition reads `result[0]`, or values far from every
+    /// number the conditions compare with.
+    #[arg(long)]
+    check_queries: bool,
+
+    /// Prometheus address for metrics that have none (default:
+    /// `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`).
+    #[arg(long, value_name = "URL", requires = "check_queries")]
+    prometheus_address: Option<String>,
+
+    /// A value for a template argument in checked queries, as NAME=VALUE (repeatable);
+    /// arguments without one come from the template's `value`.
+    #[arg(long = "query-arg", value_name = "NAME=VALUE", requires = "check_queries", value_parser = parse_query_arg)]
+    query_args: Vec<(String, String)>,
+}
+
+fn parse_query_arg(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected NAME=VALUE, got `{text}`"))
 }
 
 /// What `lint --output json` prints.
@@ -65,7 +88,19 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitStatus> {
         external_templates: args.external_templates.into_iter().collect(),
         external_objects: args.external.into_iter().collect(),
     };
-    let (report_problems, file_count) = lint_sources(&sources, &options, problems);
+    let (mut report_problems, file_count) = lint_sources(&sources, &options, problems);
+    if args.check_queries {
+        let loaded = manifest::load(&sources);
+        let check = super::check_queries::QueryCheck {
+            prometheus_address: args.prometheus_address.clone().or_else(|| {
+                crate::metrics::ProviderSettings::from_process_env().prometheus_address
+            }),
+            args: args.query_args.iter().cloned().collect(),
+        };
+        report_problems.extend(super::check_queries::check(&loaded.set, &check));
+        let order: Vec<String> = sources.iter().map(Source::display_name).collect();
+        manifest::sort_problems(&mut report_problems, &order);
+    }
     let errors = report_problems.iter().filter(|p| p.is_error()).count();
     let warnings = report_problems.len() - errors;
     match args.output {

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod analysis;
+mod check_queries;
 
 use std::process::ExitCode;
 

@@ -896,6 +896,31 @@ impl Cluster for KubeCluster {
     }
 }
 
+/// Provider credentials from Kubernetes Secrets (Datadog, New Relic, InfluxDB).
+pub struct KubeSecrets(pub Client);
+
+impl crate::metrics::SecretSource for KubeSecrets {
+    fn read<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<String>, crate::metrics::settings::SecretError>>
+    {
+        Box::pin(async move {
+            let api: Api<Secret> = Api::namespaced(self.0.clone(), namespace);
+            let secret = api
+                .get_opt(name)
+                .await
+                .map_err(|e| crate::metrics::settings::SecretError(format!("Secret `{name}`: {e}")))?;
+            Ok(secret
+                .and_then(|s| s.data)
+                .and_then(|data| data.get(key).cloned())
+                .and_then(|value| String::from_utf8(value.0).ok()))
+        })
+    }
+}
+
 impl KubeCluster {
     /// The namespace's AnalysisTemplates and the cluster's ClusterAnalysisTemplates (none when
     /// the runner may not list them).

@@ -23,6 +23,7 @@ use crate::manifest::FieldPath;
 use crate::manifest::{Document, kinds};
 
 use super::kube::FIELD_MANAGER;
+use crate::crd::POD_TEMPLATE_HASH_LABEL;
 
 /// Why a document could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -303,13 +304,13 @@ impl Applier {
                     .map(|m| m.insert("namespace".into(), Value::String(ns.clone())));
             }
         }
-        let before = if dry_run {
-            None
-        } else {
-            api.get_opt(&doc.name)
-                .await
-                .map_err(|e| self.error(doc, None, e.to_string()))?
-        };
+        let before = api
+            .get_opt(&doc.name)
+            .await
+            .map_err(|e| self.error(doc, None, e.to_string()))?;
+        if let Some(live) = &before {
+            keep_rollout_managed_fields(doc, live, &mut body);
+        }
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = self.options.force_conflicts;
         params.dry_run = dry_run;
@@ -326,6 +327,33 @@ impl Applier {
         })
     }
 
+}
+
+/// Fields of a live object that a Rollout manages and the manifest does not say: applying the
+/// manifest must neither take them back nor fight over them (server-side apply would report a
+/// conflict, since the runner changed them with another operation). They are sent with their
+/// live values, which leaves them as they are.
+///
+/// A Service's selector is an atomic map, so the `rollouts-pod-template-hash` key the rollout
+/// added would otherwise make every later apply of the Service conflict.
+pub fn keep_rollout_managed_fields(doc: &Document, live: &DynamicObject, body: &mut Value) {
+    if doc.is(&kinds::SERVICE)
+        && let Some(hash) = live
+            .data
+            .pointer("/spec/selector")
+            .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL))
+            .cloned()
+        && let Some(selector) = body
+            .pointer_mut("/spec/selector")
+            .and_then(Value::as_object_mut)
+    {
+        selector
+            .entry(POD_TEMPLATE_HASH_LABEL)
+            .or_insert(hash);
+    }
+}
+
+impl Applier {
     /// An API server rejection, pointing at the field it names when it names one.
     fn rejected(&self, doc: &Document, error: kube::Error) -> ApplyError {
         let kube::Error::Api(status) = &error else {

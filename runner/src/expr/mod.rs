@@ -39,6 +39,7 @@ use jiff::Timestamp;
 
 use crate::crd::AnalysisPhase;
 
+pub(crate) use gofmt::format_float as go_format_float;
 pub use value::{ParseValueError, Value};
 
 use ast::{BinOp, Node, NodeKind, UnOp};

@@ -52,6 +52,8 @@ pub enum Rule {
     Condition,
     /// A feature rollout-runner does not drive.
     Unsupported,
+    /// What a metric's query returned cannot be what its conditions expect (`--check-queries`).
+    Query,
 }
 
 impl Rule {
@@ -68,6 +70,7 @@ impl Rule {
             Self::Reference => "reference",
             Self::Condition => "condition",
             Self::Unsupported => "unsupported",
+            Self::Query => "query",
         }
     }
 

@@ -2,11 +2,27 @@
 //! values in a simulation), behind one narrow trait.
 //!
 //! A provider measures and judges a single value with the metric's conditions; it never decides
-//! the fate of a run (that is [`crate::analysis::run`]).
+//! the fate of a run (that is [`crate::analysis::run`]). [`providers::Providers`] is the factory
+//! over the real providers, one file each; [`scripted`] is the simulation's.
 
+#[cfg(feature = "provider-cloudwatch")]
+pub mod cloudwatch;
+mod common;
+pub mod cluster;
+pub mod datadog;
+pub mod graphite;
+mod http;
+pub mod influxdb;
 pub mod job;
+pub mod kayenta;
+pub mod newrelic;
+pub mod prometheus;
+pub mod providers;
 pub mod scripted;
+pub mod settings;
+pub mod web;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use jiff::Timestamp;
@@ -20,6 +36,8 @@ pub struct MeasureContext<'a> {
     /// The run the measurement belongs to.
     pub run: &'a AnalysisRun,
     pub now: Timestamp,
+    /// Values of the run's secret arguments: never shown in a measurement.
+    pub secrets: &'a [String],
 }
 
 /// Takes measurements. `metric` has its arguments (secrets included) already substituted, so
@@ -31,6 +49,13 @@ pub trait Metrics: Send + Sync {
         metric: &Metric,
         task: &TaskKind,
     ) -> impl Future<Output = Measurement> + Send;
+
+    /// What the metric's result keeps besides its measurements (Argo's `GetMetadata`), from the
+    /// metric with its arguments substituted: the Prometheus provider's
+    /// `ResolvedPrometheusQuery`.
+    fn result_metadata(&self, _metric: &Metric) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
 }
 
 /// A measurement that failed before producing a value (provider unavailable, bad config).
@@ -44,3 +69,7 @@ pub fn error_measurement(now: Timestamp, message: impl Into<String>) -> Measurem
         ..Default::default()
     }
 }
+
+pub use common::Failure;
+pub use providers::Providers;
+pub use settings::{ProviderSettings, SecretSource};

@@ -163,6 +163,17 @@ impl<W: Write + Send> Reporter for Terminal<W> {
                     text.push_str(&format!(" ({})", measurement.message));
                 }
                 self.line(at, &text);
+                // Why a measurement did not pass, in words (the condition and the values).
+                if matches!(
+                    measurement.phase,
+                    AnalysisPhase::Failed | AnalysisPhase::Inconclusive | AnalysisPhase::Error
+                ) && let Some(why) = measurement
+                    .metadata
+                    .get("explanation")
+                    .filter(|e| !e.is_empty())
+                {
+                    let _ = writeln!(self.out, "          why: {why}");
+                }
             }
             Update::AnalysisRunCompleted { at, run, status } => {
                 let mut text = format!(

@@ -690,7 +690,8 @@ async fn an_experiment_step_runs_both_versions_side_by_side_then_continues() {
         "check".to_string(),
         AnalysisPhase::Successful,
     )]));
-    let outcome = drive(&cluster, &metrics, &mut Silent).await;
+    let mut history = History::default();
+    let outcome = drive(&cluster, &metrics, &mut history).await;
     assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
 
     let experiment = cluster
@@ -732,17 +733,16 @@ async fn an_experiment_step_runs_both_versions_side_by_side_then_continues() {
     images.sort();
     assert_eq!(images, ["web:1", "web:2"]);
     assert!(sets.iter().all(|rs| rs.spec_replicas == 0), "{sets:?}");
-    // The baseline's Service was created and removed with it.
-    assert!(
-        cluster
-            .service("shop", &format!("{name}-baseline"))
-            .is_none()
-    );
+    // The baseline's Service was created, and removed with its pods.
+    let service = format!("{name}-baseline");
+    for expected in [
+        format!("create Service {service}"),
+        format!("delete Service {service}"),
+    ] {
+        assert!(history.actions.contains(&expected), "{:?}", history.actions);
+    }
+    assert!(cluster.service("shop", &service).is_none());
     let events = cluster.events();
-    let service_created = events
-        .iter()
-        .any(|(_, owner, e)| *owner == name && e.message.contains("Template 'baseline'"));
-    assert!(service_created, "{events:?}");
     let succeeded_at = events
         .iter()
         .find(|(_, _, e)| e.reason == "ExperimentSuccessful")
@@ -1113,5 +1113,86 @@ async fn experiment_templates_get_their_weight_while_the_experiment_runs() {
     assert_eq!(
         weighted,
         [format!("{name}-baseline"), format!("{name}-candidate")]
+    );
+}
+
+/// The driver with the real providers: the metric result keeps Argo's
+/// `ResolvedPrometheusQuery`, each measurement its explanation, and the secret argument (in a
+/// header and in the query) appears nowhere in the AnalysisRun's status.
+#[tokio::test]
+async fn real_providers_keep_the_resolved_query_and_never_a_secret() {
+    use crate::contract_server::{Reply, Server};
+    use rollout_runner::metrics::{ProviderSettings, Providers};
+
+    let server = Server::start(|r| {
+        if r.header("authorization") == Some("Bearer tok-s3cr3t") {
+            Reply::json(
+                200,
+                r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}"#,
+            )
+        } else {
+            Reply::json(401, "{}")
+        }
+    })
+    .await;
+    let cluster = cluster_with_services(&[]);
+    cluster.add_secret(
+        "shop",
+        "creds",
+        BTreeMap::from([("token".to_string(), "tok-s3cr3t".to_string())]),
+    );
+    let template: AnalysisTemplate = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "check", "namespace": "shop"},
+        "spec": {
+            "args": [{"name": "token", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}],
+            "metrics": [{
+                "name": "check",
+                "successCondition": "result[0] == 1",
+                "provider": {"prometheus": {
+                    "address": server.url(),
+                    "query": "up{job=\"{{args.token}}\"}",
+                    "headers": [{"key": "Authorization", "value": "Bearer {{args.token}}"}],
+                }},
+            }],
+        },
+    }))
+    .unwrap();
+    cluster.add_analysis_template(template);
+    deployed_then_updated(&cluster, WITH_ANALYSIS).await;
+    let providers = Providers::new(ProviderSettings::default());
+    let outcome = Driver::new(&cluster, &providers, &mut Silent)
+        .run(
+            "shop",
+            "web",
+            &RunOptions {
+                timeout: Some(SignedDuration::from_hours(2)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+    let run = cluster.analysis_runs().pop().unwrap();
+    let status = run.status.unwrap();
+    let result = &status.metric_results[0];
+    assert_eq!(result.phase, AnalysisPhase::Successful);
+    assert_eq!(
+        result.metadata["ResolvedPrometheusQuery"],
+        "up{job=\"*****\"}"
+    );
+    let measurement = &result.measurements[0];
+    assert_eq!(measurement.value, "[1]");
+    assert!(
+        measurement.metadata["explanation"].contains("satisfied successCondition"),
+        "{measurement:?}"
+    );
+    let json = serde_json::to_string(&status).unwrap();
+    assert!(!json.contains("tok-s3cr3t"), "{json}");
+    assert!(
+        server.requests()[0]
+            .form()
+            .contains(&("query".to_string(), "up{job=\"tok-s3cr3t\"}".to_string()))
     );
 }

@@ -3,12 +3,17 @@
 //! control plane that `tests/run` starts, and skip without it.
 
 mod analysis_check;
+mod contract_server;
 mod crds;
 mod driver;
+mod drive_e2e;
 mod e2e_smoke;
 mod expr_props;
 mod lint;
 mod lint_props;
 mod plan;
+mod prometheus_real;
+mod provider_secrets;
+mod providers;
 mod render;
 mod support;
