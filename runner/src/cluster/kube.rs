@@ -909,10 +909,9 @@ impl crate::metrics::SecretSource for KubeSecrets {
     {
         Box::pin(async move {
             let api: Api<Secret> = Api::namespaced(self.0.clone(), namespace);
-            let secret = api
-                .get_opt(name)
-                .await
-                .map_err(|e| crate::metrics::settings::SecretError(format!("Secret `{name}`: {e}")))?;
+            let secret = api.get_opt(name).await.map_err(|e| {
+                crate::metrics::settings::SecretError(format!("Secret `{name}`: {e}"))
+            })?;
             Ok(secret
                 .and_then(|s| s.data)
                 .and_then(|data| data.get(key).cloned())

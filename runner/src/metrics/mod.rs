@@ -7,8 +7,8 @@
 
 #[cfg(feature = "provider-cloudwatch")]
 pub mod cloudwatch;
-mod common;
 pub mod cluster;
+mod common;
 pub mod datadog;
 pub mod graphite;
 mod http;

@@ -137,6 +137,16 @@ impl Resource {
     }
 }
 
+const ALL_RESOURCES: [Resource; 7] = [
+    Resource::Ingress,
+    Resource::VirtualService,
+    Resource::DestinationRule,
+    Resource::TrafficSplit,
+    Resource::HttpRoute,
+    Resource::GrpcRoute,
+    Resource::TraefikService,
+];
+
 /// One object a router reads or writes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ObjectKey {
@@ -350,6 +360,31 @@ pub(crate) fn routers<'a>(
         });
     }
     Ok(out)
+}
+
+/// The objects the routers of `rollout` read or write, as `(kind, namespace, name)`, and the
+/// names of its managed routes. `apply` uses them to leave what the routers changed alone.
+pub fn routed_objects(rollout: &Rollout) -> (Vec<(&'static str, String, String)>, Vec<String>) {
+    // The version only shapes what a router writes, not which objects it touches.
+    let versions: Versions = ALL_RESOURCES
+        .iter()
+        .map(|r| (*r, format!("{}/{}", r.groups()[0], r.versions()[0])))
+        .collect();
+    let Ok(routers) = routers(rollout, &versions) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut keys: Vec<ObjectKey> = routers
+        .iter()
+        .flat_map(|r| [Op::Weight, Op::Hash, Op::Routes].map(|op| r.objects(op)))
+        .flatten()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let objects = keys
+        .into_iter()
+        .map(|k| (k.resource.kind(), k.namespace, k.name))
+        .collect();
+    (objects, Target::new(rollout).managed_routes)
 }
 
 /// Perform one action with one router on `objects` (pure).
@@ -627,17 +662,8 @@ impl Traffic {
 pub(crate) fn resolve_versions(
     served: &BTreeMap<String, (Vec<String>, Option<String>)>,
 ) -> Versions {
-    let all = [
-        Resource::Ingress,
-        Resource::VirtualService,
-        Resource::DestinationRule,
-        Resource::TrafficSplit,
-        Resource::HttpRoute,
-        Resource::GrpcRoute,
-        Resource::TraefikService,
-    ];
     let mut out = Versions::new();
-    for resource in all {
+    for resource in ALL_RESOURCES {
         let chosen = resource.groups().iter().find_map(|group| {
             let (versions, preferred) = served.get(*group)?;
             let known = |v: &String| resource.versions().contains(&v.as_str());

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ListParams};
 use kube::Client;
+use kube::api::{Api, ListParams};
 use rollout_runner::crd::{
     AnalysisPhase, AnalysisRun, POD_TEMPLATE_HASH_LABEL, PauseReason, Rollout, RolloutPhase,
 };
@@ -16,25 +15,9 @@ use rollout_runner::operate::Operation;
 
 use crate::support::cluster::{self, TestNamespace, fault};
 use crate::support::runner::{
-    self, Finished, Manifests, Monitor, Running, apply_wait, finish, is_action, operate,
-    wait_rollout,
+    self, Finished, Manifests, Monitor, Running, SERVICES, apply_wait, finish, is_action, operate,
+    selected_hash, wait_rollout,
 };
-
-const SERVICES: &str = r#"
-apiVersion: v1
-kind: Service
-metadata: {name: web-stable}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-canary}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: 8080}]
-"#;
 
 /// A 5-replica canary without traffic routing, with `steps` and pod-template `annotations`.
 fn canary(image: &str, steps: &str, annotations: &str, extra_spec: &str) -> String {
@@ -95,23 +78,15 @@ async fn replica_sets(client: &Client, ns: &str) -> Vec<(String, i32, i32)> {
             (
                 replica_set_hash(rs),
                 rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
-                rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0),
+                rs.status
+                    .as_ref()
+                    .and_then(|s| s.available_replicas)
+                    .unwrap_or(0),
             )
         })
         .collect();
     sets.sort();
     sets
-}
-
-async fn selected_hash(client: &Client, ns: &str, service: &str) -> String {
-    let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    api.get(service)
-        .await
-        .unwrap()
-        .spec
-        .and_then(|s| s.selector)
-        .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL).cloned())
-        .unwrap_or_default()
 }
 
 async fn rollout(client: &Client, ns: &str) -> Rollout {
@@ -155,32 +130,48 @@ async fn e2e_canary_is_promoted_step_by_step_within_the_invariants() {
     let run = finish(apply_wait(ns.name(), v2.path(), &[])).await;
     let seen = monitor.stop();
     assert_exit(&run, 0, "the release");
-    assert!(run.stdout.contains("rollout.argoproj.io/web configured"), "{}", run.stdout);
-    assert!(run.stdout.contains("promoted: revision 2 is stable"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("rollout.argoproj.io/web configured"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("promoted: revision 2 is stable"),
+        "{}",
+        run.stdout
+    );
 
     let status = rollout(&client, ns.name()).await.status.unwrap();
     assert_eq!(status.phase, Some(RolloutPhase::Healthy));
     assert_ne!(status.stable_rs, old);
     assert_eq!(status.current_step_index, Some(5));
-    assert_eq!(
-        replica_sets(&client, ns.name()).await,
-        {
-            let mut expected = vec![(old.clone(), 0, 0), (status.stable_rs.clone(), 5, 5)];
-            expected.sort();
-            expected
-        }
-    );
+    assert_eq!(replica_sets(&client, ns.name()).await, {
+        let mut expected = vec![(old.clone(), 0, 0), (status.stable_rs.clone(), 5, 5)];
+        expected.sort();
+        expected
+    });
     for service in ["web-stable", "web-canary"] {
-        assert_eq!(selected_hash(&client, ns.name(), service).await, status.stable_rs);
+        assert_eq!(
+            selected_hash(&client, ns.name(), service).await,
+            status.stable_rs
+        );
     }
     assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
     assert_eq!(seen.min_available, Some(5));
-    assert_eq!(seen.step_indexes, [0, 1, 2, 3, 4, 5], "every step once, in order");
+    assert_eq!(
+        seen.step_indexes,
+        [0, 1, 2, 3, 4, 5],
+        "every step once, in order"
+    );
 
     // The same manifests again: nothing changes, and the wait ends at once.
     let again = finish(apply_wait(ns.name(), v2.path(), &[])).await;
     assert_exit(&again, 0, "the same release again");
-    assert!(again.stdout.contains("rollout.argoproj.io/web unchanged"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("rollout.argoproj.io/web unchanged"),
+        "{}",
+        again.stdout
+    );
 }
 
 const FAILING_JOB_TEMPLATE: &str = r#"
@@ -231,12 +222,21 @@ async fn e2e_a_failing_job_analysis_aborts_and_returns_everything_to_stable() {
     assert_eq!(status.stable_rs, old);
     let sets = replica_sets(&client, ns.name()).await;
     assert!(sets.contains(&(old.clone(), 5, 5)), "{sets:?}");
-    assert!(sets.iter().filter(|s| s.0 != old).all(|s| s.1 == 0), "{sets:?}");
+    assert!(
+        sets.iter().filter(|s| s.0 != old).all(|s| s.1 == 0),
+        "{sets:?}"
+    );
     for service in ["web-stable", "web-canary"] {
         assert_eq!(selected_hash(&client, ns.name(), service).await, old);
     }
     let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), ns.name());
-    let run = runs.list(&ListParams::default()).await.unwrap().items.pop().unwrap();
+    let run = runs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .pop()
+        .unwrap();
     assert_eq!(run.status.unwrap().phase, AnalysisPhase::Failed);
     assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
 }
@@ -261,7 +261,10 @@ async fn e2e_an_indefinite_pause_waits_for_a_promotion_and_abort_retry_start_ove
     let paused = finish(apply_wait(ns.name(), v2.path(), &["--success-on-pause"])).await;
     assert_exit(&paused, 0, "a release waiting for promotion");
     let status = rollout(&client, ns.name()).await.status.unwrap();
-    assert_eq!(status.pause_conditions[0].reason, PauseReason::CanaryPauseStep);
+    assert_eq!(
+        status.pause_conditions[0].reason,
+        PauseReason::CanaryPauseStep
+    );
 
     // Abort while a runner waits: it ends with exit 1, everything back on the old version.
     let mut waiting = Running::start(apply_wait(ns.name(), v2.path(), &[]));
@@ -300,13 +303,20 @@ async fn e2e_a_canary_that_never_becomes_ready_exceeds_its_progress_deadline() {
     let never_ready = format!("\"{}\": \"true\"", fault::NEVER_READY);
     let v2 = Manifests::new(&[
         ("services.yaml", SERVICES),
-        ("rollout.yaml", &canary("web:2", FIVE_STEPS, &never_ready, extra)),
+        (
+            "rollout.yaml",
+            &canary("web:2", FIVE_STEPS, &never_ready, extra),
+        ),
     ]);
     let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
     let run = finish(apply_wait(ns.name(), v2.path(), &[])).await;
     let seen = monitor.stop();
     assert_exit(&run, 1, "a release past its progress deadline");
-    assert!(run.stdout.contains("ProgressDeadlineExceeded") || run.stdout.contains("progress deadline"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ProgressDeadlineExceeded") || run.stdout.contains("progress deadline"),
+        "{}",
+        run.stdout
+    );
     let status = rollout(&client, ns.name()).await.status.unwrap();
     assert!(status.abort, "progressDeadlineAbort aborts");
     assert_eq!(status.stable_rs, old);
@@ -346,11 +356,22 @@ async fn e2e_blue_green_switches_on_promotion_then_scales_the_old_version_down()
     let old = deploy_first(&client, ns.name(), &blue_green("web:1", manual)).await;
 
     let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], None);
-    let v2 = Manifests::new(&[("services.yaml", SERVICES), ("rollout.yaml", &blue_green("web:2", manual))]);
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &blue_green("web:2", manual)),
+    ]);
     let running = Running::start(apply_wait(ns.name(), v2.path(), &[]));
-    let paused = wait_rollout(&client, ns.name(), "web", "the preview to be ready and paused", |ro| {
-        ro.status.as_ref().is_some_and(|s| !s.pause_conditions.is_empty())
-    })
+    let paused = wait_rollout(
+        &client,
+        ns.name(),
+        "web",
+        "the preview to be ready and paused",
+        |ro| {
+            ro.status
+                .as_ref()
+                .is_some_and(|s| !s.pause_conditions.is_empty())
+        },
+    )
     .await;
     let new = paused.status.unwrap().current_pod_hash;
     assert_eq!(selected_hash(&client, ns.name(), "web-stable").await, old);
@@ -367,13 +388,19 @@ async fn e2e_blue_green_switches_on_promotion_then_scales_the_old_version_down()
 
     // Automatic promotion after autoPromotionSeconds.
     let auto = "      autoPromotionSeconds: 2";
-    let v3 = Manifests::new(&[("services.yaml", SERVICES), ("rollout.yaml", &blue_green("web:3", auto))]);
+    let v3 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &blue_green("web:3", auto)),
+    ]);
     let started = std::time::Instant::now();
     let run = finish(apply_wait(ns.name(), v3.path(), &[])).await;
     assert_exit(&run, 0, "an automatically promoted release");
     assert!(started.elapsed() >= Duration::from_secs(2));
     let status = rollout(&client, ns.name()).await.status.unwrap();
-    assert_eq!(selected_hash(&client, ns.name(), "web-stable").await, status.stable_rs);
+    assert_eq!(
+        selected_hash(&client, ns.name(), "web-stable").await,
+        status.stable_rs
+    );
     assert_ne!(status.stable_rs, new);
 }
 
@@ -412,7 +439,11 @@ async fn e2e_a_runner_killed_after_every_action_is_resumed_to_the_same_end() {
     expected.sort();
     assert_eq!(replica_sets(&client, ns.name()).await, expected);
     assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
-    assert_eq!(seen.step_indexes, [0, 1, 2, 3, 4, 5], "no step skipped or repeated");
+    assert_eq!(
+        seen.step_indexes,
+        [0, 1, 2, 3, 4, 5],
+        "no step skipped or repeated"
+    );
 }
 
 #[tokio::test]
@@ -450,7 +481,10 @@ async fn e2e_two_runners_on_one_rollout_exactly_one_drives() {
     let leases: Api<Lease> = Api::namespaced(client.clone(), ns.name());
     let lease = leases.get("rollout-runner-web").await.unwrap();
     assert!(
-        lease.spec.and_then(|s| s.holder_identity).is_none_or(|h| h.is_empty()),
+        lease
+            .spec
+            .and_then(|s| s.holder_identity)
+            .is_none_or(|h| h.is_empty()),
         "the Lease is free after both runners exit"
     );
     let _ = runner::command;

@@ -5,8 +5,8 @@
 mod analysis_check;
 mod contract_server;
 mod crds;
-mod driver;
 mod drive_e2e;
+mod driver;
 mod e2e_smoke;
 mod expr_props;
 mod lint;
@@ -17,3 +17,4 @@ mod provider_secrets;
 mod providers;
 mod render;
 mod support;
+mod traffic_e2e;

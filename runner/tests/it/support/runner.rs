@@ -11,9 +11,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::Client;
 use rollout_runner::crd::{POD_TEMPLATE_HASH_LABEL, Rollout};
 use rollout_runner::operate::{self, Operation};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -135,7 +135,11 @@ impl Running {
 
     /// Waits until `count` stderr lines satisfy `matches` (or the runner exits); returns
     /// whether they did.
-    pub(crate) async fn wait_for_lines(&mut self, count: usize, matches: impl Fn(&str) -> bool) -> bool {
+    pub(crate) async fn wait_for_lines(
+        &mut self,
+        count: usize,
+        matches: impl Fn(&str) -> bool,
+    ) -> bool {
         let found = |lines: &[String]| lines.iter().filter(|l| matches(l)).count() >= count;
         loop {
             if found(&self.stderr()) {
@@ -182,7 +186,12 @@ pub(crate) fn is_action(line: &str) -> bool {
 
 /// Perform an operation (promote, abort, ...) as a person would with the CLI: merge patches on
 /// the Rollout and its status subresource.
-pub(crate) async fn operate(client: &Client, ns: &str, name: &str, operation: &Operation) -> String {
+pub(crate) async fn operate(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    operation: &Operation,
+) -> String {
     let api: Api<Rollout> = Api::namespaced(client.clone(), ns);
     let rollout = api.get(name).await.expect("the rollout exists");
     let (patches, message) = operate::patches(&rollout, operation)
@@ -202,7 +211,13 @@ pub(crate) async fn operate(client: &Client, ns: &str, name: &str, operation: &O
 }
 
 /// Waits until the Rollout satisfies `cond`.
-pub(crate) async fn wait_rollout(client: &Client, ns: &str, name: &str, what: &str, cond: impl Fn(&Rollout) -> bool) -> Rollout {
+pub(crate) async fn wait_rollout(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    what: &str,
+    cond: impl Fn(&Rollout) -> bool,
+) -> Rollout {
     let api: Api<Rollout> = Api::namespaced(client.clone(), ns);
     cluster::wait_until(&api, name, Duration::from_secs(120), what, cond).await
 }
@@ -233,7 +248,12 @@ enum Change {
 }
 
 impl Monitor {
-    pub(crate) fn start(client: &Client, ns: &str, services: &[&str], min_available: Option<i32>) -> Self {
+    pub(crate) fn start(
+        client: &Client,
+        ns: &str,
+        services: &[&str],
+        min_available: Option<i32>,
+    ) -> Self {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let sink = Arc::clone(&seen);
         let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
@@ -248,19 +268,24 @@ impl Monitor {
             .default_backoff()
             .map(|e| e.map(Change::Rollout));
         let task = tokio::spawn(async move {
-            let mut changes = futures::stream::select_all([sets.boxed(), svcs.boxed(), rollouts.boxed()]);
+            let mut changes =
+                futures::stream::select_all([sets.boxed(), svcs.boxed(), rollouts.boxed()]);
             let mut replica_sets: BTreeMap<String, ReplicaSet> = BTreeMap::new();
             let mut selectors: BTreeMap<String, String> = BTreeMap::new();
             let mut last_step: Option<i32> = None;
             while let Some(Ok(change)) = changes.next().await {
                 match change {
-                    Change::ReplicaSet(watcher::Event::Apply(rs) | watcher::Event::InitApply(rs)) => {
+                    Change::ReplicaSet(
+                        watcher::Event::Apply(rs) | watcher::Event::InitApply(rs),
+                    ) => {
                         replica_sets.insert(rs.metadata.name.clone().unwrap_or_default(), rs);
                     }
                     Change::ReplicaSet(watcher::Event::Delete(rs)) => {
                         replica_sets.remove(rs.metadata.name.as_deref().unwrap_or(""));
                     }
-                    Change::Service(watcher::Event::Apply(svc) | watcher::Event::InitApply(svc)) => {
+                    Change::Service(
+                        watcher::Event::Apply(svc) | watcher::Event::InitApply(svc),
+                    ) => {
                         let name = svc.metadata.name.clone().unwrap_or_default();
                         let hash = svc
                             .spec
@@ -281,28 +306,44 @@ impl Monitor {
                     }
                     _ => continue,
                 }
-                let available = |rs: &ReplicaSet| rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+                let available = |rs: &ReplicaSet| {
+                    rs.status
+                        .as_ref()
+                        .and_then(|s| s.available_replicas)
+                        .unwrap_or(0)
+                };
                 let total: i32 = replica_sets.values().map(available).sum();
                 let mut seen = sink.lock().unwrap();
                 seen.min_available = Some(seen.min_available.map_or(total, |m| m.min(total)));
                 let state = || {
                     replica_sets
                         .values()
-                        .map(|rs| format!("{}={}", rs.metadata.name.as_deref().unwrap_or(""), available(rs)))
+                        .map(|rs| {
+                            format!(
+                                "{}={}",
+                                rs.metadata.name.as_deref().unwrap_or(""),
+                                available(rs)
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
                 if let Some(floor) = min_available
                     && total < floor
                 {
-                    seen.violations.push(format!("{total} available pods < {floor}: {}", state()));
+                    seen.violations
+                        .push(format!("{total} available pods < {floor}: {}", state()));
                 }
                 for service in &services {
                     let Some(hash) = selectors.get(service).filter(|h| !h.is_empty()) else {
                         continue;
                     };
                     let selected = replica_sets.values().find(|rs| {
-                        rs.metadata.labels.as_ref().and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL)) == Some(hash)
+                        rs.metadata
+                            .labels
+                            .as_ref()
+                            .and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL))
+                            == Some(hash)
                     });
                     if selected.is_none_or(|rs| available(rs) == 0) {
                         seen.violations.push(format!(
@@ -324,4 +365,33 @@ impl Monitor {
         self.task.abort();
         self.seen()
     }
+}
+
+/// The stable and canary Services the e2e Rollouts name (`app: web`, port 80 to `http`).
+pub(crate) const SERVICES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web-stable}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-canary}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"#;
+
+/// The pod-template hash a Service selects ("" when none).
+pub(crate) async fn selected_hash(client: &Client, ns: &str, service: &str) -> String {
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    api.get(service)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.selector)
+        .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL).cloned())
+        .unwrap_or_default()
 }
