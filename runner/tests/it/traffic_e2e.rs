@@ -225,6 +225,29 @@ async fn reapply_changes_no_traffic_object(
     );
 }
 
+/// The traffic writes of each weight change the runner logged: `(action, objects written)`,
+/// one entry per change (a weight planned again unchanged writes nothing and logs nothing).
+fn weight_change_writes(stderr: &str) -> Vec<(String, usize)> {
+    let mut changes: Vec<(String, usize)> = Vec::new();
+    for line in stderr
+        .lines()
+        .filter(|l| l.contains("writing a traffic object"))
+    {
+        let Some((_, rest)) = line.split_once("action=") else {
+            continue;
+        };
+        let action = rest.split(" object=").next().unwrap_or(rest).to_string();
+        if !action.starts_with("set traffic weight") {
+            continue;
+        }
+        match changes.last_mut() {
+            Some((last, count)) if *last == action => *count += 1,
+            _ => changes.push((action, 1)),
+        }
+    }
+    changes
+}
+
 /// The whole story for one router: deploy, a release through every pause, promotion, the
 /// same apply again, then a release aborted at its first pause.
 async fn drive(case: Case) {
@@ -241,7 +264,12 @@ async fn drive(case: Case) {
 
     // Version 2 through every stop.
     let v2 = manifests("web:2", &case);
-    let running = Running::start(apply_wait(ns, v2.path(), &[]));
+    let mut release = apply_wait(ns, v2.path(), &[]);
+    release.env(
+        "ROLLOUT_RUNNER_LOG",
+        "rollout_runner::driver=debug,rollout_runner::traffic=debug",
+    );
+    let running = Running::start(release);
     for (index, weight, routes) in case.stops {
         let paused = paused_at(&client, ns, *index).await;
         let new = paused.status.unwrap().current_pod_hash;
@@ -262,6 +290,18 @@ async fn drive(case: Case) {
     }
     let promoted = running.finish().await;
     assert_exit(&case, &promoted, 0, "the promoted release");
+    let writes = weight_change_writes(&promoted.stderr);
+    // 0 -> each stop's weight -> 100 after the steps -> 0 on promotion, at least.
+    assert!(
+        writes.len() > case.stops.len(),
+        "{}: {writes:?}",
+        case.prefix
+    );
+    assert!(
+        writes.iter().all(|(_, objects)| *objects == 1),
+        "{}: one write per weight change: {writes:?}",
+        case.prefix
+    );
     let v2_hash = status(&client, ns).await.stable_rs;
     assert_ne!(v2_hash, v1);
     assert_routing(&client, ns, &case, "after the promotion", |r| {
