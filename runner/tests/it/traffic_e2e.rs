@@ -677,28 +677,46 @@ fn gateway_routing(objects: &[Value]) -> Routing {
         .pointer("/spec/rules")
         .and_then(Value::as_array)
         .unwrap();
-    let split = &rules[0];
-    let weight = |service: &str| {
-        split["backendRefs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["name"] == service)
-            .map_or(0, |b| int(&b["weight"]))
+    let named = |rule: &Value, name: &str| rule.get("name").and_then(Value::as_str) == Some(name);
+    let weights = |rule: &Value| {
+        let weight = |service: &str| {
+            rule["backendRefs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["name"] == service)
+                .map_or(0, |b| int(&b["weight"]))
+        };
+        (weight("web-canary"), weight("web-stable"))
     };
-    let routes = names(route.pointer("/spec/rules"), &["beta"]);
-    for rule in &rules[1..] {
-        // A header rule sends everything to the canary.
-        assert_eq!(rule["backendRefs"][0]["name"], "web-canary", "{route}");
-        assert_eq!(
-            rule["matches"][0]["headers"][0]["name"], "X-Beta",
-            "{route}"
-        );
+    let split = rules
+        .iter()
+        .find(|r| r.get("name").is_none())
+        .unwrap_or_else(|| panic!("no split rule: {route}"));
+    for rule in rules {
+        if named(rule, "beta") {
+            // The header rule sends everything to the canary.
+            assert_eq!(rule["backendRefs"][0]["name"], "web-canary", "{route}");
+            assert_eq!(
+                rule["matches"][0]["headers"][0]["name"], "X-Beta",
+                "{route}"
+            );
+        } else if named(rule, "mirror") {
+            // The mirror rule keeps the split and mirrors to the canary.
+            assert_eq!(weights(rule), weights(split), "{route}");
+            let filter = &rule["filters"][0];
+            assert_eq!(filter["type"], "RequestMirror", "{route}");
+            assert_eq!(
+                filter["requestMirror"]["backendRef"]["name"], "web-canary",
+                "{route}"
+            );
+        }
     }
+    let (canary, stable) = weights(split);
     Routing {
-        canary: weight("web-canary"),
-        stable: weight("web-stable"),
-        routes,
+        canary,
+        stable,
+        routes: names(route.pointer("/spec/rules"), &["beta", "mirror"]),
         hashes: None,
     }
 }
@@ -707,12 +725,16 @@ const GATEWAY_STEPS: &str = r#"
         - setWeight: 30
         - pause: {}
         - setHeaderRoute: {name: beta, match: [{headerName: X-Beta, headerValue: {exact: "1"}}]}
+        - setMirrorRoute: {name: mirror, percentage: 50, match: [{method: {exact: GET}}]}
         - pause: {}
         - setWeight: 70
         - pause: {}"#;
 
-const GATEWAY_STOPS: &[(i32, i64, &[&str])] =
-    &[(1, 30, &[]), (3, 30, &["beta"]), (5, 70, &["beta"])];
+const GATEWAY_STOPS: &[(i32, i64, &[&str])] = &[
+    (1, 30, &[]),
+    (4, 30, &["beta", "mirror"]),
+    (6, 70, &["beta", "mirror"]),
+];
 
 const HTTP_ROUTE_OBJECT: Object = Object {
     api_version: "gateway.networking.k8s.io/v1",
@@ -726,7 +748,7 @@ async fn e2e_traffic_gateway_api_native_http_route() {
     drive(Case {
         prefix: "traffic-gateway",
         objects: HTTP_ROUTE,
-        routing: "        managedRoutes: [{name: beta}]\n        gatewayApi: {httpRoute: web}",
+        routing: "        managedRoutes: [{name: beta}, {name: mirror}]\n        gatewayApi: {httpRoute: web}",
         steps: GATEWAY_STEPS,
         stops: GATEWAY_STOPS,
         read: &[HTTP_ROUTE_OBJECT],
@@ -740,7 +762,7 @@ async fn e2e_traffic_gateway_api_argo_plugin_config() {
     drive(Case {
         prefix: "traffic-gateway-plugin",
         objects: HTTP_ROUTE,
-        routing: r#"        managedRoutes: [{name: beta}]
+        routing: r#"        managedRoutes: [{name: beta}, {name: mirror}]
         plugins:
           argoproj-labs/gatewayAPI:
             httpRoute: web"#,
