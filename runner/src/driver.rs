@@ -62,6 +62,9 @@ pub struct Pass {
     pub changed: bool,
     /// The earliest time something is due (pause end, measurement, deadline).
     pub next_at: Option<Timestamp>,
+    /// Whether every ReplicaSet had as many pods, all available, as its spec asks (as observed
+    /// at the start of the pass).
+    pub replicas_settled: bool,
 }
 
 /// Measurements taken, the secret values to redact, and each metric's result metadata.
@@ -178,8 +181,13 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
             .into_iter()
             .flatten()
             .min();
+        let replicas_settled = observed
+            .replica_sets
+            .iter()
+            .all(|rs| rs.replicas == rs.spec_replicas && rs.available_replicas == rs.spec_replicas);
         Ok(Some(Pass {
             rollout: after,
+            replicas_settled,
             changed: !plan.actions.is_empty()
                 || status_changed
                 || analysis_changed
@@ -444,6 +452,9 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
         // controller in the cluster, nobody else would finish an abort's rollback or scale the
         // old version down after its delay.
         let mut decided: Option<Outcome> = None;
+        // An abort or a promotion also waits for the pods it scaled (the stable set back to full
+        // strength before the canary goes), but no longer than a progress deadline.
+        let mut settle_by: Option<Timestamp> = None;
         let mut failures = 0;
         loop {
             let pass = match self.reconcile(namespace, name).await {
@@ -470,14 +481,23 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
             }
             if decided.is_none() {
                 match evaluate(&pass.rollout, options) {
-                    Some(outcome) if outcome.needs_settling() => decided = Some(outcome),
+                    Some(outcome) if outcome.needs_settling() => {
+                        if matches!(outcome, Outcome::Aborted { .. } | Outcome::Promoted { .. }) {
+                            let limit = pass.rollout.spec.progress_deadline_seconds_or_default();
+                            settle_by = now
+                                .checked_add(SignedDuration::from_secs(i64::from(limit)))
+                                .ok();
+                        }
+                        decided = Some(outcome);
+                    }
                     Some(outcome) => return Ok(self.finish(outcome)),
                     None => {}
                 }
             }
             let timed_out = deadline.is_some_and(|d| now >= d);
             if let Some(outcome) = &decided {
-                let settled = !pass.changed && pass.next_at.is_none();
+                let pods_settled = pass.replicas_settled || settle_by.is_none_or(|by| now >= by);
+                let settled = !pass.changed && pass.next_at.is_none() && pods_settled;
                 if settled || timed_out {
                     return Ok(self.finish(outcome.clone()));
                 }
@@ -493,7 +513,11 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 }
                 continue;
             }
-            if self.cluster.wait(pass.next_at, deadline).await == Wake::Idle {
+            let wake_at = match (pass.next_at, decided.as_ref().and(settle_by)) {
+                (Some(at), _) | (None, Some(at)) => Some(at),
+                (None, None) => None,
+            };
+            if self.cluster.wait(wake_at, deadline).await == Wake::Idle {
                 // Nothing more will ever happen on its own.
                 return Ok(self.finish(decided.unwrap_or_else(|| Outcome::Idle {
                     phase: phase_line(&pass.rollout),

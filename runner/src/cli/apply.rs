@@ -116,7 +116,7 @@ fn combined(statuses: impl IntoIterator<Item = ExitStatus>) -> ExitStatus {
         .unwrap_or(ExitStatus::Success)
 }
 
-fn parse_duration(text: &str, flag: &str) -> anyhow::Result<Duration> {
+pub(crate) fn parse_duration(text: &str, flag: &str) -> anyhow::Result<Duration> {
     let duration = parse_go_duration(text).map_err(|e| {
         anyhow::anyhow!("{flag} `{text}`: {e}\nhint: use a duration like 90s, 10m or 1h30m")
     })?;

@@ -22,6 +22,19 @@ mod lint;
 mod plan;
 mod simulate;
 
+mod abort;
+mod get;
+mod list;
+mod operations;
+mod pause;
+mod promote;
+mod restart;
+mod resume;
+mod retry;
+mod set;
+mod status;
+mod undo;
+
 pub use crds::crd_files;
 pub mod render;
 
@@ -58,6 +71,43 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Apply manifests to the cluster and, with `--wait`, drive each Rollout to its end.
     Apply(apply::ApplyArgs),
+    /// Show a rollout's phase (`Phase - message`); with `--watch`, follow it until it ends.
+    ///
+    /// Without `--watch`: exit 1 when the rollout is degraded, else 0. With `--watch`: exit 0
+    /// when it becomes Healthy (or pauses, with `--success-on-pause`), 1 when it is degraded or
+    /// aborted, 3 when `--timeout` passes first, 130 on Ctrl-C. Either way 2 when its spec is
+    /// invalid or the cluster cannot be read. A pause is waited through, as `kubectl argo
+    /// rollouts status` does. Reads only: it can watch a rollout another process drives.
+    Status(status::StatusArgs),
+    /// Show a rollout with its revisions, ReplicaSets, pods, AnalysisRuns and Experiments.
+    Get(get::GetArgs),
+    /// List rollouts with their strategy, phase, step, weight and replica counts.
+    List(list::ListArgs),
+    /// Promote a rollout: resume its pause, or skip its current step; `--full` skips them all.
+    ///
+    /// Prints `rollout 'NAME' promoted` (`fully promoted`). Whoever drives the rollout reacts
+    /// on its next pass; this command takes no Lease.
+    Promote(promote::PromoteArgs),
+    /// Abort an update: the rollout goes back to its stable version and becomes Degraded.
+    Abort(operations::RolloutArg),
+    /// Retry an aborted update from its first step.
+    Retry(operations::RolloutArg),
+    /// Pause a rollout (`spec.paused`): nothing scales or switches until `resume`.
+    Pause(operations::RolloutArg),
+    /// Resume a rollout paused with `pause`.
+    Resume(operations::RolloutArg),
+    /// Restart the pods of a rollout (`spec.restartAt`), now or `--in` a while.
+    Restart(restart::RestartArgs),
+    /// Change a rollout: `set image ROLLOUT CONTAINER=IMAGE`.
+    Set {
+        #[command(subcommand)]
+        command: set::SetCommand,
+    },
+    /// Roll back to the pod template of the previous revision (or `--to-revision N`).
+    ///
+    /// The rollout then releases that template again: at once when it is the stable version
+    /// or within `rollbackWindow`, else through its steps and analysis, as Argo does.
+    Undo(undo::UndoArgs),
 }
 
 /// How a command prints its result.
@@ -92,6 +142,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Simulate(args) => simulate::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Get(args) => get::run(args),
+        Command::List(args) => list::run(args),
+        Command::Promote(args) => promote::run(args),
+        Command::Abort(target) => abort::run(target),
+        Command::Retry(target) => retry::run(target),
+        Command::Pause(target) => pause::run(target),
+        Command::Resume(target) => resume::run(target),
+        Command::Restart(args) => restart::run(args),
+        Command::Set { command } => set::run(command),
+        Command::Undo(args) => undo::run(args),
     }
 }
 

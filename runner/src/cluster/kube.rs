@@ -39,6 +39,7 @@ use crate::crd::{
     SCALE_DOWN_DEADLINE_ANNOTATION,
 };
 use crate::observed::{ExperimentObserved, Observed, ReplicaSetState, ServiceState};
+pub use crate::operate::merge_diff;
 use crate::plan::{Action, Event, EventType, NewReplicaSet, ServicePort};
 use crate::traffic::{Traffic, TrafficError};
 
@@ -307,40 +308,6 @@ fn patch_params() -> PatchParams {
     }
 }
 
-/// The JSON merge patch (RFC 7386) that turns `old` into `new`, or `None` when they are equal.
-/// Removed keys become `null`; arrays and scalars are replaced whole.
-pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
-    if old == new {
-        return None;
-    }
-    match (old, new) {
-        (Value::Object(old), Value::Object(new)) => {
-            let mut patch = serde_json::Map::new();
-            for (key, value) in new {
-                match old.get(key) {
-                    Some(previous) => {
-                        if let Some(change) = merge_diff(previous, value) {
-                            patch.insert(key.clone(), change);
-                        }
-                    }
-                    None => {
-                        patch.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-            for key in old.keys() {
-                if !new.contains_key(key) {
-                    patch.insert(key.clone(), Value::Null);
-                }
-            }
-            Some(Value::Object(patch))
-        }
-        // A null inside a merge patch means "delete", so a value that became an object is
-        // written whole, and anything else replaces the old value.
-        _ => Some(new.clone()),
-    }
-}
-
 fn spawn_watch<K>(api: Api<K>, sender: &watch::Sender<u64>) -> tokio::task::JoinHandle<()>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -360,7 +327,7 @@ where
     })
 }
 
-fn owned_by(meta: &ObjectMeta, uid: Option<&str>) -> bool {
+pub(crate) fn owned_by(meta: &ObjectMeta, uid: Option<&str>) -> bool {
     uid.is_some_and(|uid| {
         meta.owner_references
             .iter()
@@ -369,7 +336,7 @@ fn owned_by(meta: &ObjectMeta, uid: Option<&str>) -> bool {
     })
 }
 
-fn replica_set_state(rs: &ReplicaSet) -> ReplicaSetState {
+pub(crate) fn replica_set_state(rs: &ReplicaSet) -> ReplicaSetState {
     let spec = rs.spec.clone().unwrap_or_default();
     let status = rs.status.clone().unwrap_or_default();
     let replica_failure = status

@@ -62,6 +62,18 @@ pub fn default_identity() -> String {
     format!("{host}/{}", std::process::id())
 }
 
+/// The field manager of one process's Lease writes. It must differ between processes: a free
+/// Lease is taken with a server-side apply, and only a different field manager makes a second
+/// taker's apply conflict instead of silently overwriting the holder.
+fn lease_field_manager(identity: &str) -> String {
+    let mut manager = format!("{}/{identity}", super::kube::FIELD_MANAGER);
+    // The API server limits field managers to 128 characters.
+    while manager.len() > 128 {
+        manager.pop();
+    }
+    manager
+}
+
 /// The name of a Rollout's Lease (at most 253 characters, as object names must be).
 pub fn lease_name(rollout: &str) -> String {
     let mut name = format!("{LEASE_PREFIX}{rollout}");
@@ -91,7 +103,7 @@ impl RolloutLease {
             .with_identity(&settings.identity)
             .with_duration(settings.duration.as_secs().max(1))
             .with_grace(settings.grace.as_secs().max(1))
-            .with_field_manager(super::kube::FIELD_MANAGER)
+            .with_field_manager(lease_field_manager(&settings.identity))
             .build()
             .await
             .map_err(|e| ClusterError::Api(format!("Lease `{name}`: {e}")))?;

@@ -12,6 +12,7 @@ pub mod kube;
 pub mod lease;
 pub mod manifests;
 pub mod memory;
+pub mod rollouts;
 
 use std::future::Future;
 

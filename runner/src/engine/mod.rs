@@ -35,6 +35,7 @@ use crate::plan::{Event, EventType, Plan};
 pub use canary::step_string;
 use conditions::{Reason, types};
 use context::Ctx;
+pub(crate) use context::template_matches;
 
 /// Everything the engine reads.
 #[derive(Debug, Clone, Copy)]

@@ -15,8 +15,8 @@ use rollout_runner::operate::Operation;
 
 use crate::support::cluster::{self, TestNamespace, fault};
 use crate::support::runner::{
-    self, Finished, Manifests, Monitor, Running, SERVICES, apply_wait, finish, is_action, operate,
-    selected_hash, wait_rollout,
+    self, Finished, Manifests, Monitor, Running, SERVICES, apply_wait, apply_wait_leased, finish,
+    is_action, operate, selected_hash, wait_rollout,
 };
 
 /// A 5-replica canary without traffic routing, with `steps` and pod-template `annotations`.
@@ -48,6 +48,11 @@ spec:
 "#
     )
 }
+
+/// The Services of a basic canary that must select available pods at every moment. Not the
+/// stable Service: as in Argo, once the steps are done the old stable ReplicaSet is scaled down
+/// before `status.stableRS` moves, so for a moment it selects a ReplicaSet without pods.
+const ALWAYS_SERVING: &[&str] = &["web-canary"];
 
 const FIVE_STEPS: &str = r#"
         - setWeight: 20
@@ -122,7 +127,7 @@ async fn e2e_canary_is_promoted_step_by_step_within_the_invariants() {
     let ns = TestNamespace::create(&client, "drive-canary").await;
     let old = deploy_first(&client, ns.name(), &canary("web:1", FIVE_STEPS, "", "")).await;
 
-    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
+    let monitor = Monitor::start(&client, ns.name(), ALWAYS_SERVING, Some(5));
     let v2 = Manifests::new(&[
         ("services.yaml", SERVICES),
         ("rollout.yaml", &canary("web:2", FIVE_STEPS, "", "")),
@@ -203,9 +208,19 @@ async fn e2e_a_failing_job_analysis_aborts_and_returns_everything_to_stable() {
         - setWeight: 20
         - analysis: {templates: [{templateName: smoke}]}
         - setWeight: 60"#;
-    let old = deploy_first(&client, ns.name(), &canary("web:1", steps, "", "")).await;
+    let v1 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("analysis.yaml", FAILING_JOB_TEMPLATE),
+        ("rollout.yaml", &canary("web:1", steps, "", "")),
+    ]);
+    assert_exit(
+        &finish(apply_wait(ns.name(), v1.path(), &[])).await,
+        0,
+        "the first deploy",
+    );
+    let old = rollout(&client, ns.name()).await.status.unwrap().stable_rs;
 
-    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
+    let monitor = Monitor::start(&client, ns.name(), ALWAYS_SERVING, Some(5));
     let v2 = Manifests::new(&[
         ("services.yaml", SERVICES),
         ("analysis.yaml", FAILING_JOB_TEMPLATE),
@@ -308,7 +323,7 @@ async fn e2e_a_canary_that_never_becomes_ready_exceeds_its_progress_deadline() {
             &canary("web:2", FIVE_STEPS, &never_ready, extra),
         ),
     ]);
-    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
+    let monitor = Monitor::start(&client, ns.name(), ALWAYS_SERVING, Some(5));
     let run = finish(apply_wait(ns.name(), v2.path(), &[])).await;
     let seen = monitor.stop();
     assert_exit(&run, 1, "a release past its progress deadline");
@@ -355,7 +370,9 @@ async fn e2e_blue_green_switches_on_promotion_then_scales_the_old_version_down()
     let manual = "      autoPromotionEnabled: false";
     let old = deploy_first(&client, ns.name(), &blue_green("web:1", manual)).await;
 
-    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], None);
+    // The active Service must always serve; the preview Service selects the new pods at once,
+    // before they are ready, as Argo's does.
+    let monitor = Monitor::start(&client, ns.name(), &["web-stable"], None);
     let v2 = Manifests::new(&[
         ("services.yaml", SERVICES),
         ("rollout.yaml", &blue_green("web:2", manual)),
@@ -415,7 +432,7 @@ async fn e2e_a_runner_killed_after_every_action_is_resumed_to_the_same_end() {
         ("services.yaml", SERVICES),
         ("rollout.yaml", &canary("web:2", FIVE_STEPS, "", "")),
     ]);
-    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
+    let monitor = Monitor::start(&client, ns.name(), ALWAYS_SERVING, Some(5));
     // Each runner performs one action and is killed (SIGKILL: no clean-up, the Lease stays
     // until it expires); the next one takes over. The last one finishes the release.
     let mut kills = 0;
@@ -457,9 +474,11 @@ async fn e2e_two_runners_on_one_rollout_exactly_one_drives() {
         ("services.yaml", SERVICES),
         ("rollout.yaml", &canary("web:2", FIVE_STEPS, "", "")),
     ]);
-    let monitor = Monitor::start(&client, ns.name(), &["web-stable", "web-canary"], Some(5));
-    let first = Running::start(apply_wait(ns.name(), v2.path(), &[]));
-    let second = Running::start(apply_wait(ns.name(), v2.path(), &[]));
+    let monitor = Monitor::start(&client, ns.name(), ALWAYS_SERVING, Some(5));
+    // A Lease long enough that a loaded machine never lets it lapse between renewals: this
+    // test is about two runners starting together, not about takeovers.
+    let first = Running::start(apply_wait_leased(ns.name(), v2.path(), "8s", &[]));
+    let second = Running::start(apply_wait_leased(ns.name(), v2.path(), "8s", &[]));
     let (first, second) = tokio::join!(first.finish(), second.finish());
     let seen = monitor.stop();
     assert_exit(&first, 0, "the first runner");

@@ -11,6 +11,8 @@ mod e2e_smoke;
 mod expr_props;
 mod lint;
 mod lint_props;
+mod operate_cli;
+mod operate_e2e;
 mod plan;
 mod prometheus_real;
 mod provider_secrets;

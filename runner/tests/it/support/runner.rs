@@ -72,6 +72,11 @@ pub(crate) fn command(ns: &str, args: &[&str]) -> Command {
 
 /// `apply DIR --wait` with a short Lease and a timeout.
 pub(crate) fn apply_wait(ns: &str, dir: &Path, extra: &[&str]) -> Command {
+    apply_wait_leased(ns, dir, "2s", extra)
+}
+
+/// `apply DIR --wait` with a Lease of `lease` and a timeout.
+pub(crate) fn apply_wait_leased(ns: &str, dir: &Path, lease: &str, extra: &[&str]) -> Command {
     let dir = dir.to_str().expect("a UTF-8 path");
     let mut args = vec![
         "apply",
@@ -80,7 +85,7 @@ pub(crate) fn apply_wait(ns: &str, dir: &Path, extra: &[&str]) -> Command {
         "--timeout",
         "150s",
         "--lease-duration",
-        "2s",
+        lease,
     ];
     args.extend_from_slice(extra);
     command(ns, &args)
@@ -236,8 +241,15 @@ pub(crate) struct Seen {
 /// Watches a namespace while a rollout is driven and checks, at every change, that no
 /// Service selects a ReplicaSet without available pods and (when `min_available` is set) that
 /// the available pods never drop below it.
+///
+/// The three watches deliver their events independently, so one may lag behind another: a
+/// ReplicaSet scaled down can arrive before the Service switch that preceded it. The monitor
+/// therefore logs every event and replays the log in resourceVersion order (one etcd: one
+/// global order) to see the states as they happened.
 pub(crate) struct Monitor {
-    seen: Arc<Mutex<Seen>>,
+    log: Arc<Mutex<EventLog>>,
+    services: Vec<String>,
+    min_available: Option<i32>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -247,6 +259,27 @@ enum Change {
     Rollout(watcher::Event<Rollout>),
 }
 
+enum Logged {
+    ReplicaSet(ReplicaSet),
+    ReplicaSetGone(String),
+    Selector(String, String),
+    Step(Option<i32>),
+}
+
+#[derive(Default)]
+struct EventLog {
+    /// The resourceVersion the initial lists reached: states up to it predate the monitor.
+    start: u64,
+    entries: Vec<(u64, Logged)>,
+}
+
+fn resource_version(meta: &kube::api::ObjectMeta) -> u64 {
+    meta.resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 impl Monitor {
     pub(crate) fn start(
         client: &Client,
@@ -254,9 +287,8 @@ impl Monitor {
         services: &[&str],
         min_available: Option<i32>,
     ) -> Self {
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let sink = Arc::clone(&seen);
-        let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+        let log = Arc::new(Mutex::new(EventLog::default()));
+        let sink = Arc::clone(&log);
         let config = watcher::Config::default;
         let sets = watcher(Api::<ReplicaSet>::namespaced(client.clone(), ns), config())
             .default_backoff()
@@ -270,95 +302,144 @@ impl Monitor {
         let task = tokio::spawn(async move {
             let mut changes =
                 futures::stream::select_all([sets.boxed(), svcs.boxed(), rollouts.boxed()]);
-            let mut replica_sets: BTreeMap<String, ReplicaSet> = BTreeMap::new();
-            let mut selectors: BTreeMap<String, String> = BTreeMap::new();
-            let mut last_step: Option<i32> = None;
             while let Some(Ok(change)) = changes.next().await {
-                match change {
+                let initial = matches!(
+                    change,
+                    Change::ReplicaSet(watcher::Event::InitApply(_))
+                        | Change::Service(watcher::Event::InitApply(_))
+                        | Change::Rollout(watcher::Event::InitApply(_))
+                );
+                let entry = match change {
                     Change::ReplicaSet(
                         watcher::Event::Apply(rs) | watcher::Event::InitApply(rs),
-                    ) => {
-                        replica_sets.insert(rs.metadata.name.clone().unwrap_or_default(), rs);
-                    }
-                    Change::ReplicaSet(watcher::Event::Delete(rs)) => {
-                        replica_sets.remove(rs.metadata.name.as_deref().unwrap_or(""));
-                    }
+                    ) => (resource_version(&rs.metadata), Logged::ReplicaSet(rs)),
+                    Change::ReplicaSet(watcher::Event::Delete(rs)) => (
+                        resource_version(&rs.metadata),
+                        Logged::ReplicaSetGone(rs.metadata.name.unwrap_or_default()),
+                    ),
                     Change::Service(
                         watcher::Event::Apply(svc) | watcher::Event::InitApply(svc),
                     ) => {
+                        let rv = resource_version(&svc.metadata);
                         let name = svc.metadata.name.clone().unwrap_or_default();
                         let hash = svc
                             .spec
                             .and_then(|s| s.selector)
                             .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL).cloned())
                             .unwrap_or_default();
-                        selectors.insert(name, hash);
+                        (rv, Logged::Selector(name, hash))
                     }
                     Change::Rollout(watcher::Event::Apply(ro) | watcher::Event::InitApply(ro)) => {
                         let step = ro.status.as_ref().and_then(|s| s.current_step_index);
-                        if let Some(step) = step
-                            && last_step != Some(step)
-                        {
-                            sink.lock().unwrap().step_indexes.push(step);
-                            last_step = Some(step);
-                        }
-                        continue;
+                        (resource_version(&ro.metadata), Logged::Step(step))
                     }
                     _ => continue,
-                }
-                let available = |rs: &ReplicaSet| {
-                    rs.status
-                        .as_ref()
-                        .and_then(|s| s.available_replicas)
-                        .unwrap_or(0)
                 };
-                let total: i32 = replica_sets.values().map(available).sum();
-                let mut seen = sink.lock().unwrap();
-                seen.min_available = Some(seen.min_available.map_or(total, |m| m.min(total)));
-                let state = || {
-                    replica_sets
-                        .values()
-                        .map(|rs| {
-                            format!(
-                                "{}={}",
-                                rs.metadata.name.as_deref().unwrap_or(""),
-                                available(rs)
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                if let Some(floor) = min_available
-                    && total < floor
-                {
-                    seen.violations
-                        .push(format!("{total} available pods < {floor}: {}", state()));
+                let mut log = sink.lock().unwrap();
+                if initial {
+                    log.start = log.start.max(entry.0);
                 }
-                for service in &services {
-                    let Some(hash) = selectors.get(service).filter(|h| !h.is_empty()) else {
-                        continue;
-                    };
-                    let selected = replica_sets.values().find(|rs| {
-                        rs.metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL))
-                            == Some(hash)
-                    });
-                    if selected.is_none_or(|rs| available(rs) == 0) {
-                        seen.violations.push(format!(
-                            "service {service} selects {hash}, which has no available pods: {}",
-                            state()
-                        ));
-                    }
-                }
+                log.entries.push(entry);
             }
         });
-        Self { seen, task }
+        Self {
+            log,
+            services: services.iter().map(|s| s.to_string()).collect(),
+            min_available,
+            task,
+        }
     }
 
+    /// What happened so far, replayed in resourceVersion order.
     pub(crate) fn seen(&self) -> Seen {
-        self.seen.lock().unwrap().clone()
+        let log = self.log.lock().unwrap();
+        let mut order: Vec<&(u64, Logged)> = log.entries.iter().collect();
+        order.sort_by_key(|(rv, _)| *rv);
+        let mut seen = Seen::default();
+        let mut replica_sets: BTreeMap<String, &ReplicaSet> = BTreeMap::new();
+        let mut selectors: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut last_step = None;
+        let mut index = 0;
+        while index < order.len() {
+            // Apply every event of one resourceVersion (or all that predate the monitor) first.
+            let at = order[index].0.max(log.start);
+            while index < order.len() && order[index].0 <= at {
+                match &order[index].1 {
+                    Logged::ReplicaSet(rs) => {
+                        replica_sets.insert(rs.metadata.name.clone().unwrap_or_default(), rs);
+                    }
+                    Logged::ReplicaSetGone(name) => {
+                        replica_sets.remove(name);
+                    }
+                    Logged::Selector(service, hash) => {
+                        selectors.insert(service, hash);
+                    }
+                    Logged::Step(step) => {
+                        // Only changes the monitor saw happen, not the state it started from.
+                        if *step != last_step && order[index].0 > log.start {
+                            seen.step_indexes.extend(*step);
+                        }
+                        last_step = *step;
+                    }
+                }
+                index += 1;
+            }
+            self.check(&replica_sets, &selectors, &mut seen);
+        }
+        seen
+    }
+
+    fn check(
+        &self,
+        replica_sets: &BTreeMap<String, &ReplicaSet>,
+        selectors: &BTreeMap<&str, &str>,
+        seen: &mut Seen,
+    ) {
+        let available = |rs: &ReplicaSet| {
+            rs.status
+                .as_ref()
+                .and_then(|s| s.available_replicas)
+                .unwrap_or(0)
+        };
+        let total: i32 = replica_sets.values().map(|rs| available(rs)).sum();
+        seen.min_available = Some(seen.min_available.map_or(total, |m| m.min(total)));
+        let state = || {
+            replica_sets
+                .values()
+                .map(|rs| {
+                    format!(
+                        "{}={}",
+                        rs.metadata.name.as_deref().unwrap_or(""),
+                        available(rs)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(floor) = self.min_available
+            && total < floor
+        {
+            seen.violations
+                .push(format!("{total} available pods < {floor}: {}", state()));
+        }
+        for service in &self.services {
+            let Some(hash) = selectors.get(service.as_str()).filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            let selected = replica_sets.values().find(|rs| {
+                rs.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL))
+                    == Some(&hash.to_string())
+            });
+            if selected.is_none_or(|rs| available(rs) == 0) {
+                seen.violations.push(format!(
+                    "service {service} selects {hash}, which has no available pods: {}",
+                    state()
+                ));
+            }
+        }
     }
 
     pub(crate) fn stop(self) -> Seen {
