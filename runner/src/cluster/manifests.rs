@@ -320,16 +320,19 @@ impl Applier {
                 .contains(&(doc.kind.clone(), ns.clone(), doc.name.clone()))
         });
         if let Some(live) = &before {
+            // A Service whose selector a Rollout set, or an object its routers write.
+            let changed_by_rollout = routed || has_rollout_selector(live);
             keep_rollout_managed_fields(doc, live, &mut body);
+            let live =
+                serde_json::to_value(live).map_err(|e| self.error(doc, None, e.to_string()))?;
             if routed {
-                let live =
-                    serde_json::to_value(live).map_err(|e| self.error(doc, None, e.to_string()))?;
                 keep_router_fields(&live, &mut body, &self.managed_routes);
-                // Nothing the manifest says differs: no write, so a second apply of the same
-                // manifests leaves the traffic objects (and their resourceVersion) as they are.
-                if contains(&live, &body) {
-                    return Ok(Change::Unchanged);
-                }
+            }
+            // Nothing the manifest says differs: no write. Sent anyway, the apply would take
+            // co-ownership of the fields the runner patched, which is a write (a new
+            // resourceVersion) on every apply after a release.
+            if changed_by_rollout && contains(&live, &body) {
+                return Ok(Change::Unchanged);
             }
         }
         let mut params = PatchParams::apply(FIELD_MANAGER);
@@ -372,6 +375,14 @@ pub fn keep_rollout_managed_fields(doc: &Document, live: &DynamicObject, body: &
     {
         selector.entry(POD_TEMPLATE_HASH_LABEL).or_insert(hash);
     }
+}
+
+/// Whether a Rollout put its pod-template hash into this object's (a Service's) selector.
+fn has_rollout_selector(live: &DynamicObject) -> bool {
+    live.data
+        .pointer("/spec/selector")
+        .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL))
+        .is_some()
 }
 
 /// Carry the fields a traffic router writes from the live object into `body`: every `weight`
