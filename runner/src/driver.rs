@@ -517,6 +517,7 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 (Some(at), _) | (None, Some(at)) => Some(at),
                 (None, None) => None,
             };
+            self.reporter.waiting(now, pass.next_at);
             if self.cluster.wait(wake_at, deadline).await == Wake::Idle {
                 // Nothing more will ever happen on its own.
                 return Ok(self.finish(decided.unwrap_or_else(|| Outcome::Idle {

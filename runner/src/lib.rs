@@ -9,7 +9,7 @@
 //! | pure logic | [`engine`], [`analysis`], [`expr`], [`render`] |
 //! | adapters | [`ci`], [`cluster`], [`metrics`], [`report`], [`traffic`] |
 //! | orchestration | [`driver`], [`simulation`] |
-//! | entry | [`cli`] |
+//! | entry | [`cli`], [`settings`] |
 
 pub mod analysis;
 pub mod ci;
@@ -28,6 +28,7 @@ pub mod plan;
 pub mod planning;
 pub mod render;
 pub mod report;
+pub mod settings;
 pub mod simulation;
 pub mod traffic;
 pub mod validate;

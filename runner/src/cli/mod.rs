@@ -20,6 +20,7 @@ mod drive;
 mod inputs;
 mod lint;
 mod plan;
+pub mod report_args;
 mod simulate;
 
 mod abort;
@@ -121,6 +122,9 @@ pub(crate) enum OutputFormat {
 
 /// Parse the command line, run the command and map its outcome to an exit code.
 pub fn main() -> ExitCode {
+    // reqwest (aws-lc-rs) and kube (ring) both bring a rustls provider: choose one before any
+    // TLS client is built (see the design notes on crates).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     init_logging();
     let status = match run(cli) {

@@ -8,12 +8,15 @@ use clap::Args;
 
 use crate::error::ExitStatus;
 use crate::metrics::scripted::parse_series;
+use crate::report::reporters::Reporters;
 use crate::report::terminal::Terminal;
 use crate::report::timeline::Timeline;
+use crate::report::{Fanout, Reporter};
 use crate::simulation::{Scenario, Simulation};
 
 use super::OutputFormat;
 use super::inputs::{Inputs, load_inputs};
+use super::report_args::{ReportArgs, sources_of, start_reporters};
 
 /// Run a release against an in-memory cluster on a virtual clock: the real driver loop
 /// (observe, plan, act, record status) with pods that become ready after a delay, scripted
@@ -57,6 +60,9 @@ pub(crate) struct SimulateArgs {
     /// Also print each event (scaling, service switches, traffic).
     #[arg(long, short)]
     verbose: bool,
+
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 /// The scenario file to use: the one given, or `scenario.yaml` in the first directory.
@@ -126,13 +132,15 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
     };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let simulation = Simulation::prepare(&set, &scenario, args.rollout.as_deref(), args.real_time)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ci = crate::ci::CiContext::detect(crate::ci::process_env, &std::env::current_dir()?);
+        let mut reporters = start_reporters(&args.report, &ci, sources_of(&set))?;
         let stdout = std::io::stdout();
         match args.output {
             OutputFormat::Text => {
@@ -144,7 +152,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
                         "note: service `{name}` is not among the inputs; the simulation created it"
                     );
                 }
-                let outcome = simulation.run(&mut terminal).await?;
+                let outcome = drive(&simulation, &mut terminal, &mut reporters).await;
+                finish_reports(reporters).await;
+                let outcome = outcome?;
                 let mut out = terminal.into_inner();
                 let elapsed = crate::cluster::Cluster::now(&simulation.cluster)
                     .duration_since(simulation.released_at);
@@ -159,7 +169,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
             }
             OutputFormat::Json => {
                 let mut timeline = Timeline::default();
-                let outcome = simulation.run(&mut timeline).await?;
+                let outcome = drive(&simulation, &mut timeline, &mut reporters).await;
+                let reports = finish_reports(reporters).await;
+                let outcome = outcome?;
                 let elapsed = crate::cluster::Cluster::now(&simulation.cluster)
                     .duration_since(simulation.released_at);
                 let report = serde_json::json!({
@@ -168,6 +180,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
                     "exitCode": outcome.exit_status().code(),
                     "simulatedSeconds": elapsed.as_secs_f64(),
                     "apiWrites": simulation.cluster.api_writes(),
+                    "reports": reports,
                     "timeline": timeline.entries,
                 });
                 let mut out = stdout.lock();
@@ -177,4 +190,43 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
             }
         }
     })
+}
+
+/// Drive the simulation with the output reporter and the forge reporters side by side.
+async fn drive(
+    simulation: &Simulation,
+    output: &mut dyn Reporter,
+    reporters: &mut Reporters,
+) -> Result<crate::report::Outcome, crate::driver::DriverError> {
+    if reporters.is_empty() {
+        return simulation.run(output).await;
+    }
+    let mut fanout = Fanout(vec![output, reporters]);
+    simulation.run(&mut fanout).await
+}
+
+/// Wait for the reporters and say on stderr how many calls they made.
+async fn finish_reports(reporters: Reporters) -> Option<crate::report::reporters::ReportSummary> {
+    if reporters.is_empty() {
+        return None;
+    }
+    let summary = reporters.finish().await;
+    let mut stderr = std::io::stderr();
+    for (name, counts) in [
+        ("github", &summary.github),
+        ("gitlab", &summary.gitlab),
+        ("webhook", &summary.webhook),
+    ] {
+        if let Some(counts) = counts {
+            let _ = writeln!(
+                stderr,
+                "reported to {name}: {} API calls ({} failed, {} reports dropped)",
+                counts.calls, counts.failed, counts.dropped
+            );
+        }
+    }
+    if let Some(url) = &summary.check_url {
+        let _ = writeln!(stderr, "check run: {url}");
+    }
+    Some(summary)
 }

@@ -6,9 +6,17 @@
 //! purpose. [`changes`] turns two statuses into the milestones people care about (step
 //! started, weight changed, paused, promoted, aborted), so every reporter words them alike.
 
+pub mod delivery;
+pub mod github;
+pub mod gitlab;
 pub mod info;
+pub mod markdown;
+pub mod release;
+pub mod reporters;
+pub mod sources;
 pub mod terminal;
 pub mod timeline;
+pub mod webhook;
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -126,6 +134,10 @@ pub enum Update<'a> {
 /// Receives updates. Implementations must not fail the drive.
 pub trait Reporter: Send {
     fn report(&mut self, update: &Update<'_>);
+
+    /// The driver has nothing to do before `until` (a pause, the next measurement): a good
+    /// moment to send what accumulated. Reporters that send as they go ignore it.
+    fn waiting(&mut self, _at: Timestamp, _until: Option<Timestamp>) {}
 }
 
 /// Ignores everything.
@@ -142,6 +154,12 @@ impl Reporter for Fanout<'_> {
     fn report(&mut self, update: &Update<'_>) {
         for reporter in &mut self.0 {
             reporter.report(update);
+        }
+    }
+
+    fn waiting(&mut self, at: Timestamp, until: Option<Timestamp>) {
+        for reporter in &mut self.0 {
+            reporter.waiting(at, until);
         }
     }
 }

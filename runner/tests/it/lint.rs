@@ -120,6 +120,24 @@ fn argo_examples_lint_without_errors() {
 }
 
 #[test]
+fn the_project_examples_lint_clean_with_their_scenarios_left_out() {
+    let dir = repo_dir("examples");
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let example = entry.unwrap().path();
+        if !example.join("scenario.yaml").is_file() {
+            continue;
+        }
+        let name = example.file_name().unwrap().to_string_lossy().into_owned();
+        let (stdout, code) = lint(&dir, &[name.clone()]);
+        if code != 0 || !stdout.starts_with("no problems") {
+            failures.push(format!("{name} (exit {code}):\n{stdout}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn directories_are_walked_and_json_output_is_structured() {
     let dir = repo_dir("tests/invalid");
     let output = Command::new(env!("CARGO_BIN_EXE_rollout-runner"))

@@ -9,6 +9,8 @@ mod drive_e2e;
 mod driver;
 mod e2e_smoke;
 mod expr_props;
+mod forge_github;
+mod forge_gitlab;
 mod lint;
 mod lint_props;
 mod operate_cli;
