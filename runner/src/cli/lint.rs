@@ -74,7 +74,9 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitStatus> {
     let mut seen = std::collections::HashSet::new();
     for path in &args.paths {
         // A directory's `scenario.yaml` is for `simulate`, not a manifest (as in apply and plan).
-        let scenario = path.is_dir().then(|| path.join(super::inputs::SCENARIO_FILE));
+        let scenario = path
+            .is_dir()
+            .then(|| path.join(super::inputs::SCENARIO_FILE));
         for file in files_under(path, &mut problems) {
             if scenario.as_ref() == Some(&file) {
                 continue;
