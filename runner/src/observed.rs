@@ -122,6 +122,8 @@ pub struct Observed {
     pub cluster_analysis_templates: BTreeMap<String, ClusterAnalysisTemplate>,
     /// Whether the traffic routers confirm the last weight (only routers that can verify do).
     pub traffic_weight_verified: Option<bool>,
+    /// The `managedRoutes` (header and mirror routes) the traffic routers currently hold.
+    pub traffic_managed_routes: Vec<String>,
 }
 
 impl Observed {

@@ -41,7 +41,7 @@ use crate::crd::{
 use crate::observed::{ExperimentObserved, Observed, ReplicaSetState, ServiceState};
 pub use crate::operate::merge_diff;
 use crate::plan::{Action, Event, EventType, NewReplicaSet, ServicePort};
-use crate::traffic;
+use crate::traffic::{Traffic, TrafficError};
 
 use super::{Cluster, ClusterError, Owner, Wake};
 
@@ -92,6 +92,14 @@ fn about(kind: &'static str, name: &str) -> impl FnOnce(kube::Error) -> ClusterE
     }
 }
 
+/// A router failure as a cluster error: API errors keep their kind (a conflict is retried).
+fn traffic_error(error: TrafficError) -> ClusterError {
+    match error {
+        TrafficError::Api { kind, name, source } => about(kind, &name)(source),
+        other => ClusterError::Api(other.to_string()),
+    }
+}
+
 /// The watchers of one namespace; they stop when the last handle is dropped.
 struct Watchers {
     sender: watch::Sender<u64>,
@@ -110,6 +118,7 @@ impl Drop for Watchers {
 pub struct KubeCluster {
     client: Client,
     namespace: String,
+    traffic: Arc<Traffic>,
     recorder: Recorder,
     watchers: Arc<Watchers>,
     changes: Mutex<watch::Receiver<u64>>,
@@ -121,6 +130,7 @@ impl Clone for KubeCluster {
         Self {
             client: self.client.clone(),
             namespace: self.namespace.clone(),
+            traffic: Arc::clone(&self.traffic),
             recorder: self.recorder.clone(),
             watchers: Arc::clone(&self.watchers),
             changes: Mutex::new(self.watchers.sender.subscribe()),
@@ -162,6 +172,7 @@ impl KubeCluster {
             },
         );
         Self {
+            traffic: Arc::new(Traffic::new(client.clone())),
             client,
             namespace: namespace.to_string(),
             recorder,
@@ -500,13 +511,12 @@ impl Cluster for KubeCluster {
             .filter(|ex| owned_by(&ex.metadata, uid))
             .collect();
         let (analysis_templates, cluster_analysis_templates) = self.templates(namespace).await?;
-        let traffic_weight_verified = if rollout.spec.traffic_routing().is_some() {
-            traffic::verify_weight(&self.client, rollout)
-                .await
-                .map_err(|e| ClusterError::Api(e.to_string()))?
-        } else {
-            None
-        };
+        let (traffic_weight_verified, traffic_managed_routes) =
+            if rollout.spec.traffic_routing().is_some() {
+                self.traffic.observe(rollout).await.map_err(traffic_error)?
+            } else {
+                (None, Vec::new())
+            };
         Ok(Observed {
             replica_sets,
             services,
@@ -515,6 +525,7 @@ impl Cluster for KubeCluster {
             analysis_templates,
             cluster_analysis_templates,
             traffic_weight_verified,
+            traffic_managed_routes,
         })
     }
 
@@ -660,9 +671,10 @@ impl Cluster for KubeCluster {
                         action.describe()
                     )));
                 };
-                traffic::apply(&self.client, rollout, action)
+                self.traffic
+                    .apply(rollout, action)
                     .await
-                    .map_err(|e| ClusterError::Api(e.to_string()))
+                    .map_err(traffic_error)
             }
             Action::CreateAnalysisRun(run) => {
                 let mut run = (**run).clone();

@@ -120,6 +120,10 @@ pub struct Applier {
     default_namespace: String,
     options: ApplyOptions,
     kinds: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>,
+    /// Objects the routers of the Rollouts being applied write, as `(kind, namespace, name)`.
+    routed: BTreeSet<(String, String, String)>,
+    /// Names of those Rollouts' managed routes.
+    managed_routes: BTreeSet<String>,
 }
 
 impl Applier {
@@ -129,6 +133,8 @@ impl Applier {
             default_namespace: default_namespace.to_string(),
             options,
             kinds: HashMap::new(),
+            routed: BTreeSet::new(),
+            managed_routes: BTreeSet::new(),
         }
     }
 
@@ -146,6 +152,7 @@ impl Applier {
         }
         let mut ordered: Vec<&Document> = documents.to_vec();
         ordered.sort_by_key(|doc| rank(doc));
+        self.find_routed(&ordered);
         let new_namespaces = self.new_namespaces(&ordered).await;
         for doc in &ordered {
             let namespace = self.namespace_of(doc, None);
@@ -308,11 +315,31 @@ impl Applier {
             .get_opt(&doc.name)
             .await
             .map_err(|e| self.error(doc, None, e.to_string()))?;
+        let routed = namespace.as_ref().is_some_and(|ns| {
+            self.routed
+                .contains(&(doc.kind.clone(), ns.clone(), doc.name.clone()))
+        });
         if let Some(live) = &before {
+            // A Service whose selector a Rollout set, or an object its routers write.
+            let changed_by_rollout = routed || has_rollout_selector(live);
             keep_rollout_managed_fields(doc, live, &mut body);
+            let live =
+                serde_json::to_value(live).map_err(|e| self.error(doc, None, e.to_string()))?;
+            if routed {
+                keep_router_fields(&live, &mut body, &self.managed_routes);
+            }
+            // Nothing the manifest says differs: no write. Sent anyway, the apply would take
+            // co-ownership of the fields the runner patched, which is a write (a new
+            // resourceVersion) on every apply after a release.
+            if changed_by_rollout && contains(&live, &body) {
+                return Ok(Change::Unchanged);
+            }
         }
         let mut params = PatchParams::apply(FIELD_MANAGER);
-        params.force = self.options.force_conflicts;
+        // The router changed fields of a routed object with merge patches; with them carried
+        // over from the live object, taking them back is safe and avoids a conflict with the
+        // runner's own earlier writes.
+        params.force = self.options.force_conflicts || routed;
         params.dry_run = dry_run;
         let after = api
             .patch(&doc.name, &params, &Patch::Apply(&body))
@@ -350,7 +377,85 @@ pub fn keep_rollout_managed_fields(doc: &Document, live: &DynamicObject, body: &
     }
 }
 
+/// Whether a Rollout put its pod-template hash into this object's (a Service's) selector.
+fn has_rollout_selector(live: &DynamicObject) -> bool {
+    live.data
+        .pointer("/spec/selector")
+        .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL))
+        .is_some()
+}
+
+/// Carry the fields a traffic router writes from the live object into `body`: every `weight`
+/// and `rollouts-pod-template-hash` label the live object holds at a place the manifest also
+/// has, and the managed routes (list items named in `managedRoutes`) at their live positions.
+/// Applying the manifest mid-release then neither resets the split nor drops header routes.
+/// Other list items are paired with the live ones by position, the managed ones left out.
+pub fn keep_router_fields(live: &Value, body: &mut Value, managed_routes: &BTreeSet<String>) {
+    match (live, body) {
+        (Value::Object(live), Value::Object(body)) => {
+            for (key, value) in live {
+                if key == "weight" || key == POD_TEMPLATE_HASH_LABEL {
+                    body.insert(key.clone(), value.clone());
+                } else if let Some(inner) = body.get_mut(key) {
+                    keep_router_fields(value, inner, managed_routes);
+                }
+            }
+        }
+        (Value::Array(live), Value::Array(body)) => {
+            let managed = |item: &Value| {
+                item.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| managed_routes.contains(name))
+            };
+            let mut others = live.iter().filter(|item| !managed(item));
+            for item in body.iter_mut() {
+                if let Some(live_item) = others.next() {
+                    keep_router_fields(live_item, item, managed_routes);
+                }
+            }
+            for (index, item) in live.iter().enumerate().filter(|(_, item)| managed(item)) {
+                body.insert(index.min(body.len()), item.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `live` already holds everything `body` says (lists compared whole).
+pub fn contains(live: &Value, body: &Value) -> bool {
+    match (live, body) {
+        (Value::Object(live), Value::Object(body)) => body
+            .iter()
+            .all(|(key, value)| live.get(key).is_some_and(|l| contains(l, value))),
+        (Value::Array(live), Value::Array(body)) => {
+            live.len() == body.len() && live.iter().zip(body).all(|(l, b)| contains(l, b))
+        }
+        _ => live == body,
+    }
+}
+
 impl Applier {
+    /// Remember the objects the routers of the Rollouts among `docs` write.
+    fn find_routed(&mut self, docs: &[&Document]) {
+        for doc in docs
+            .iter()
+            .filter(|d| d.group() == "argoproj.io" && d.kind == "Rollout")
+        {
+            let Ok(mut rollout) = serde_json::from_value::<crate::crd::Rollout>(doc.raw.clone())
+            else {
+                continue;
+            };
+            rollout.metadata.namespace = self.namespace_of(doc, None);
+            let (objects, managed) = crate::traffic::routed_objects(&rollout);
+            self.routed.extend(
+                objects
+                    .into_iter()
+                    .map(|(kind, ns, name)| (kind.to_string(), ns, name)),
+            );
+            self.managed_routes.extend(managed);
+        }
+    }
+
     /// An API server rejection, pointing at the field it names when it names one.
     fn rejected(&self, doc: &Document, error: kube::Error) -> ApplyError {
         let kube::Error::Api(status) = &error else {
@@ -396,5 +501,67 @@ impl Applier {
                 ),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::json;
+
+    use super::{contains, keep_router_fields};
+
+    /// A VirtualService and DestinationRule mid-release, and their manifests as first applied.
+    #[test]
+    fn router_fields_are_carried_over_and_an_unchanged_manifest_is_contained() {
+        let managed = BTreeSet::from(["beta".to_string()]);
+        let live = json!({
+            "metadata": {"name": "web", "resourceVersion": "7"},
+            "spec": {
+                "http": [
+                    {"name": "beta", "route": [{"destination": {"subset": "canary"}, "weight": 100}]},
+                    {"name": "primary", "route": [
+                        {"destination": {"subset": "stable"}, "weight": 80},
+                        {"destination": {"subset": "canary"}, "weight": 20},
+                    ]},
+                ],
+                "subsets": [{"name": "stable", "labels": {"app": "web", "rollouts-pod-template-hash": "abc"}}],
+            },
+        });
+        let manifest = json!({
+            "metadata": {"name": "web"},
+            "spec": {
+                "http": [{"name": "primary", "route": [
+                    {"destination": {"subset": "stable"}, "weight": 100},
+                    {"destination": {"subset": "canary"}, "weight": 0},
+                ]}],
+                "subsets": [{"name": "stable", "labels": {"app": "web"}}],
+            },
+        });
+        let mut body = manifest.clone();
+        keep_router_fields(&live, &mut body, &managed);
+        assert_eq!(body["spec"]["http"], live["spec"]["http"]);
+        assert_eq!(body["spec"]["subsets"], live["spec"]["subsets"]);
+        assert!(contains(&live, &body));
+
+        // A change of the user's own: kept, with the router's fields around it.
+        let mut changed = manifest.clone();
+        changed["spec"]["http"][0]["timeout"] = json!("5s");
+        keep_router_fields(&live, &mut changed, &managed);
+        assert!(!contains(&live, &changed));
+        assert_eq!(changed["spec"]["http"][0]["name"], "beta");
+        assert_eq!(changed["spec"]["http"][1]["timeout"], "5s");
+        assert_eq!(changed["spec"]["http"][1]["route"][1]["weight"], 20);
+    }
+
+    #[test]
+    fn containment_compares_lists_whole() {
+        assert!(contains(
+            &json!({"a": [1, 2], "b": 1}),
+            &json!({"a": [1, 2]})
+        ));
+        assert!(!contains(&json!({"a": [1, 2]}), &json!({"a": [1]})));
+        assert!(!contains(&json!({"a": 1}), &json!({"b": 1})));
     }
 }

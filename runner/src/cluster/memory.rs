@@ -100,6 +100,8 @@ struct ReplicaSet {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrafficState {
     pub weights: Option<TrafficWeights>,
+    /// Every weight set, in order.
+    pub history: Vec<TrafficWeights>,
     pub header_routes: Vec<String>,
     pub mirror_routes: Vec<String>,
     /// Number of router writes, for measuring.
@@ -528,6 +530,17 @@ impl MemoryCluster {
                 .collect(),
             cluster_analysis_templates: state.cluster_templates.clone(),
             traffic_weight_verified: None,
+            traffic_managed_routes: state
+                .traffic
+                .get(&key(&namespace, rollout.name()))
+                .map(|t| {
+                    t.header_routes
+                        .iter()
+                        .chain(&t.mirror_routes)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -739,6 +752,7 @@ impl Cluster for MemoryCluster {
             Action::SetTrafficWeight(weights) => {
                 let traffic = state.traffic.entry(rollout_key.clone()).or_default();
                 traffic.weights = Some(weights.clone());
+                traffic.history.push(weights.clone());
                 traffic.writes += 1;
             }
             Action::UpdateTrafficHash { .. } => {

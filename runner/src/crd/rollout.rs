@@ -657,6 +657,18 @@ impl StringMatch {
             .filter(|s| !s.is_empty())
             .count()
     }
+
+    /// The match as a regular expression: exact and prefix values escaped (routers that only
+    /// take regexes, such as ingress-nginx's `canary-by-header-pattern`).
+    pub fn as_regex(&self) -> String {
+        if !self.exact.is_empty() {
+            format!("^{}$", regex::escape(&self.exact))
+        } else if !self.prefix.is_empty() {
+            format!("^{}.*", regex::escape(&self.prefix))
+        } else {
+            self.regex.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -1110,6 +1122,106 @@ impl CanaryStrategy {
             self.abort_scale_down_delay_seconds
                 .unwrap_or(DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS),
         )
+    }
+}
+
+impl NginxTrafficRouting {
+    /// `stableIngress` and `stableIngresses`.
+    pub fn stable_ingress_names(&self) -> Vec<&str> {
+        std::iter::once(self.stable_ingress.as_str())
+            .filter(|name| !name.is_empty())
+            .chain(self.stable_ingresses.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// `annotationPrefix`, defaulted.
+    pub fn annotation_prefix_or_default(&self) -> &str {
+        if self.annotation_prefix.is_empty() {
+            DEFAULT_NGINX_ANNOTATION_PREFIX
+        } else {
+            &self.annotation_prefix
+        }
+    }
+
+    /// Argo's `GetCanaryIngressName`: `<rollout>-<stable ingress>-canary`, the prefix cut so
+    /// the whole fits in a Kubernetes name (253 characters).
+    pub fn canary_ingress_name(rollout: &str, stable_ingress: &str) -> String {
+        const MAX_NAME: usize = 253;
+        let suffix = "-canary";
+        let mut prefix = format!("{rollout}-{stable_ingress}");
+        let mut cut = MAX_NAME - suffix.len();
+        if prefix.len() > cut {
+            while !prefix.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            prefix.truncate(cut);
+        }
+        format!("{prefix}{suffix}")
+    }
+}
+
+impl AlbTrafficRouting {
+    /// `ingress` and `ingresses`.
+    pub fn ingress_names(&self) -> Vec<&str> {
+        std::iter::once(self.ingress.as_str())
+            .filter(|name| !name.is_empty())
+            .chain(self.ingresses.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// `annotationPrefix`, defaulted.
+    pub fn annotation_prefix_or_default(&self) -> &str {
+        if self.annotation_prefix.is_empty() {
+            DEFAULT_ALB_ANNOTATION_PREFIX
+        } else {
+            &self.annotation_prefix
+        }
+    }
+}
+
+impl IstioTrafficRouting {
+    /// `virtualService` and `virtualServices`.
+    pub fn all_virtual_services(&self) -> impl Iterator<Item = &IstioVirtualService> {
+        self.virtual_service.iter().chain(&self.virtual_services)
+    }
+}
+
+/// A Gateway API route a configuration names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayApiRoute {
+    /// `HTTPRoute` or `GRPCRoute`.
+    pub kind: &'static str,
+    pub name: String,
+    /// Whether header and mirror routes go there (the single `httpRoute`/`grpcRoute` form, or
+    /// `useHeaderRoutes: true` in the lists, as with Argo's plugin).
+    pub header_routes: bool,
+}
+
+impl GatewayApiTrafficRouting {
+    /// The routes, HTTPRoutes first.
+    pub fn routes(&self) -> Vec<GatewayApiRoute> {
+        let single = |kind, name: &String| {
+            (!name.is_empty()).then(|| GatewayApiRoute {
+                kind,
+                name: name.clone(),
+                header_routes: true,
+            })
+        };
+        let listed = |kind, refs: &[GatewayApiRouteRef]| -> Vec<GatewayApiRoute> {
+            refs.iter()
+                .map(|r| GatewayApiRoute {
+                    kind,
+                    name: r.name.clone(),
+                    header_routes: r.use_header_routes,
+                })
+                .collect()
+        };
+        single("HTTPRoute", &self.http_route)
+            .into_iter()
+            .chain(listed("HTTPRoute", &self.http_routes))
+            .chain(single("GRPCRoute", &self.grpc_route))
+            .chain(listed("GRPCRoute", &self.grpc_routes))
+            .collect()
     }
 }
 

@@ -335,8 +335,13 @@ impl Ctx<'_> {
             (canary.stable_service.clone(), canary.canary_service.clone());
         let stable = self.stable_rs.clone();
         self.ensure_service_targets(&stable_service, stable.as_ref(), true);
-        if self.is_aborted() && self.spec.traffic_routing().is_none() {
-            self.ensure_service_targets(&canary_service, stable.as_ref(), true);
+        if self.is_aborted() {
+            // With a router, `reconcile_traffic_routing` points the canary Service back at the
+            // stable once no traffic goes to the canary. Argo also points it at the new pods
+            // here first, flipping the selector twice per reconcile.
+            if self.spec.traffic_routing().is_none() {
+                self.ensure_service_targets(&canary_service, stable.as_ref(), true);
+            }
             return;
         }
         if self.is_dynamically_rolling_back_to_stable().is_some() {

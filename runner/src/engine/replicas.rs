@@ -190,10 +190,12 @@ pub fn approximate_weighted_counts(replicas: i32, weight: i32, max_surge: i32) -
     (best.0, best.1 - best.0)
 }
 
-/// `spec.replicas` scaled to a weight, rounding up.
-pub fn traffic_weight_to_replicas(replicas: i32, weight: i32) -> i32 {
+/// `spec.replicas` scaled to `weight` out of `max_weight` (`maxTrafficWeight`), rounding up:
+/// Argo's `trafficWeightToReplicas`.
+pub fn traffic_weight_to_replicas(replicas: i32, weight: i32, max_weight: i32) -> i32 {
+    let max_weight = i64::from(max_weight.max(1));
     let product = i64::from(replicas) * i64::from(weight);
-    i32::try_from((product + 99).div_euclid(100)).unwrap_or(i32::MAX)
+    i32::try_from((product + max_weight - 1).div_euclid(max_weight)).unwrap_or(i32::MAX)
 }
 
 /// Raise a non-zero desired count to `minPodsPerReplicaSet` (traffic routing only).
@@ -369,21 +371,31 @@ pub fn traffic_routed_canary_counts(
     weights: Option<&TrafficWeights>,
 ) -> (i32, i32) {
     let replicas = spec.replicas_or_default();
+    let max = spec.max_traffic_weight();
     let (explicit, weight) = canary_replicas_or_weight(spec, status);
     let mut canary = match explicit {
         Some(count) => count,
-        None => check_min_pods_per_replica_set(spec, traffic_weight_to_replicas(replicas, weight)),
+        None => {
+            check_min_pods_per_replica_set(spec, traffic_weight_to_replicas(replicas, weight, max))
+        }
     };
     let dynamic = spec.canary().is_some_and(|c| c.dynamic_stable_scale);
     if !dynamic {
         return (canary, replicas);
     }
-    let max = spec.max_traffic_weight();
-    let mut stable = traffic_weight_to_replicas(replicas, max - weight);
+    let mut stable = traffic_weight_to_replicas(replicas, max - weight, max);
     if let Some(weights) = weights {
-        stable = stable.max(traffic_weight_to_replicas(replicas, weights.stable.weight));
+        stable = stable.max(traffic_weight_to_replicas(
+            replicas,
+            weights.stable.weight,
+            max,
+        ));
         if status.abort {
-            canary = canary.max(traffic_weight_to_replicas(replicas, weights.canary.weight));
+            canary = canary.max(traffic_weight_to_replicas(
+                replicas,
+                weights.canary.weight,
+                max,
+            ));
         }
     }
     (
@@ -403,7 +415,7 @@ fn canary_replicas_sufficient(spec: &RolloutSpec, rs: &ReplicaSetState, desired:
                 if t.type_.eq_ignore_ascii_case("pods") || t.type_.eq_ignore_ascii_case("pod") {
                     t.value.min(desired)
                 } else {
-                    traffic_weight_to_replicas(desired, t.value)
+                    traffic_weight_to_replicas(desired, t.value, 100)
                 };
             rs.spec_replicas == desired && rs.available_replicas >= needed
         }
@@ -1139,9 +1151,25 @@ mod tests {
     }
 
     #[test]
-    fn traffic_weight_rounds_up() {
-        for (weight, expected) in [(0, 0), (20, 2), (25, 3), (33, 4), (99, 10), (100, 10)] {
-            assert_eq!(traffic_weight_to_replicas(10, weight), expected);
+    fn traffic_weight_rounds_up_against_the_max_weight() {
+        for (weight, max, expected) in [
+            (0, 100, 0),
+            (20, 100, 2),
+            (25, 100, 3),
+            (33, 100, 4),
+            (99, 100, 10),
+            (100, 100, 10),
+            (5, 1000, 1),
+            (250, 1000, 3),
+            (500, 1000, 5),
+            (1000, 1000, 10),
+            (1, 3, 4),
+        ] {
+            assert_eq!(
+                traffic_weight_to_replicas(10, weight, max),
+                expected,
+                "weight {weight} of {max}"
+            );
         }
     }
 

@@ -210,7 +210,7 @@ pub(super) fn plan(
         let waits = i64::from(pods.canary > previous.canary);
         promotion.canary_replicas = pods.canary;
         promotion.traffic_weight = max;
-        promotion.traffic = tracker.promotion(pods);
+        promotion.traffic = tracker.promotion(pods, !steps.is_empty());
         // Only a previous stable with pods waits for its scale-down deadline.
         let delay = if dynamic || replica_count == 0 {
             0
@@ -229,7 +229,7 @@ pub(super) fn plan(
         let (pods, waits) = settle_basic(spec, &status, previous, min_ready > 0);
         promotion.canary_replicas = pods.canary;
         promotion.traffic_weight = 100;
-        promotion.traffic = tracker.promotion(pods);
+        promotion.traffic = tracker.promotion(pods, !steps.is_empty());
         (waits, 0)
     };
     promotion.stable_replicas = 0;

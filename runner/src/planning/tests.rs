@@ -258,10 +258,8 @@ fn routed_canary_honours_min_pods_per_replica_set_and_max_traffic_weight() {
 const MAX_WEIGHT_1000: &str = "    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      trafficRouting:\n        maxTrafficWeight: 1000\n        nginx: {stableIngress: web}\n      steps: [{setWeight: 5}, {setWeight: 500}]";
 
 /// Argo scales replicas against `maxTrafficWeight` (`trafficWeightToReplicas(replicas, weight,
-/// maxWeight)`); the engine divides by 100, so 500 of 1000 asks for 50 of 10 pods. The plan
-/// uses the engine's arithmetic and follows it once it is fixed.
+/// maxWeight)`): 500 of 1000 is 5 of 10 pods. The plan uses the engine's arithmetic.
 #[test]
-#[ignore = "engine::replicas::traffic_weight_to_replicas divides by 100, not maxTrafficWeight"]
 fn routed_canary_replicas_scale_against_max_traffic_weight() {
     let plan = plan_of(&rollout(10, MAX_WEIGHT_1000));
     assert_eq!(counts(&plan), [(1, 10, 5), (5, 10, 500), (10, 0, 1000)]);

@@ -9,10 +9,9 @@
 //! Service, which by then selects the new pods too.
 
 use crate::crd::{
-    CanaryStep, CanaryStrategy, DEFAULT_ALB_ANNOTATION_PREFIX, DEFAULT_NGINX_ANNOTATION_PREFIX,
-    GATEWAY_API_PLUGIN, HeaderRoutingMatch, POD_TEMPLATE_HASH_LABEL, Rollout,
-    RolloutExperimentTemplate, RolloutTrafficRouting, RouteMatch, SetHeaderRoute, SetMirrorRoute,
-    StringMatch,
+    CanaryStep, CanaryStrategy, GATEWAY_API_PLUGIN, HeaderRoutingMatch, NginxTrafficRouting,
+    POD_TEMPLATE_HASH_LABEL, Rollout, RolloutExperimentTemplate, RolloutTrafficRouting, RouteMatch,
+    SetHeaderRoute, SetMirrorRoute, StringMatch,
 };
 
 use super::canary::Pods;
@@ -66,7 +65,8 @@ pub(super) struct Tracker<'a> {
     last: Weights,
     subsets_pointed: bool,
     canary_service_pointed: bool,
-    routes_set: Vec<String>,
+    /// Managed routes set so far, with whether each is a mirror route.
+    routes_set: Vec<(String, bool)>,
 }
 
 fn field(path: impl Into<String>, value: impl Into<String>) -> TrafficField {
@@ -145,33 +145,45 @@ impl<'a> Tracker<'a> {
             self.last = weights;
         }
         if let Some(route) = &step.set_header_route {
-            out.extend(header_route_objects(routing, route, &self.canary_service));
-            self.routes_set.push(route.name.clone());
+            out.extend(header_route_objects(
+                self.rollout,
+                routing,
+                route,
+                &self.canary_service,
+            ));
+            self.routes_set.retain(|(name, _)| *name != route.name);
+            if route.r#match.is_some() {
+                self.routes_set.push((route.name.clone(), false));
+            }
         }
         if let Some(route) = &step.set_mirror_route {
             out.extend(mirror_route_objects(routing, route, &self.canary_service));
-            self.routes_set.push(route.name.clone());
+            self.routes_set.retain(|(name, _)| *name != route.name);
+            if route.r#match.is_some() {
+                self.routes_set.push((route.name.clone(), true));
+            }
         }
         out
     }
 
-    /// The writes of the promotion: everything to the canary, then back to the stable Service
+    /// The writes of the promotion: everything to the canary (after the last step; a canary
+    /// without steps gets no traffic before it is promoted), then back to the stable Service
     /// once it selects the new pods.
-    pub(super) fn promotion(&mut self, pods: Pods) -> Vec<TrafficObject> {
+    pub(super) fn promotion(&mut self, pods: Pods, has_steps: bool) -> Vec<TrafficObject> {
         let mut out = self.release_start(pods);
         if let Some(routing) = self.routing {
             let full = Weights {
                 canary: self.max,
                 additional: Vec::new(),
             };
-            if pods.canary > 0 && self.last != full {
+            if has_steps && pods.canary > 0 && self.last != full {
                 out.extend(self.weight_objects(routing, &full, WHEN_ALL_STEPS_DONE));
                 self.last = full;
             }
-            self.routes_set.sort();
-            self.routes_set.dedup();
-            for name in self.routes_set.clone() {
-                out.extend(remove_route_objects(routing, &name));
+            let mut routes = std::mem::take(&mut self.routes_set);
+            routes.sort();
+            for (name, mirror) in routes {
+                out.extend(remove_route_objects(self.rollout, routing, &name, mirror));
             }
         }
         if !self.stable_service.is_empty() {
@@ -233,7 +245,7 @@ impl<'a> Tracker<'a> {
                 Some(subset) => format!("route[subset={subset}]"),
                 None => format!("route[host={host}]"),
             };
-            for vs in istio.virtual_service.iter().chain(&istio.virtual_services) {
+            for vs in istio.all_virtual_services() {
                 let mut routes: Vec<String> = vs
                     .routes
                     .iter()
@@ -258,6 +270,13 @@ impl<'a> Tracker<'a> {
                 if routes.is_empty() {
                     routes.push("spec.http[0]".to_string());
                 }
+                // Managed mirror routes copy the split and follow it.
+                routes.extend(
+                    self.routes_set
+                        .iter()
+                        .filter(|(_, mirror)| *mirror)
+                        .map(|(name, _)| format!("spec.http[name={name}]")),
+                );
                 let mut fields = Vec::new();
                 for route in &routes {
                     let canary_dest =
@@ -287,12 +306,8 @@ impl<'a> Tracker<'a> {
         }
 
         if let Some(nginx) = &routing.nginx {
-            let prefix = if nginx.annotation_prefix.is_empty() {
-                DEFAULT_NGINX_ANNOTATION_PREFIX
-            } else {
-                nginx.annotation_prefix.as_str()
-            };
-            for ingress in nginx_ingresses(nginx) {
+            let prefix = nginx.annotation_prefix_or_default();
+            for ingress in nginx.stable_ingress_names() {
                 let mut fields = vec![field(
                     format!("metadata.annotations[{prefix}/canary-weight]"),
                     canary.to_string(),
@@ -303,17 +318,13 @@ impl<'a> Tracker<'a> {
                         self.max.to_string(),
                     ));
                 }
-                let name = format!("{}-{ingress}-canary", self.rollout.name());
+                let name = NginxTrafficRouting::canary_ingress_name(self.rollout.name(), ingress);
                 out.push(object("nginx", "Ingress", &name, when, fields));
             }
         }
 
         if let Some(alb) = &routing.alb {
-            let prefix = if alb.annotation_prefix.is_empty() {
-                DEFAULT_ALB_ANNOTATION_PREFIX
-            } else {
-                alb.annotation_prefix.as_str()
-            };
+            let prefix = alb.annotation_prefix_or_default();
             let action_service = if alb.root_service.is_empty() {
                 stable_svc
             } else {
@@ -338,10 +349,7 @@ impl<'a> Tracker<'a> {
                 });
             }
             let action = serde_json::json!({"Type": "forward", "ForwardConfig": forward});
-            for ingress in std::iter::once(&alb.ingress)
-                .filter(|i| !i.is_empty())
-                .chain(&alb.ingresses)
-            {
+            for ingress in alb.ingress_names() {
                 out.push(object(
                     "alb",
                     "Ingress",
@@ -480,7 +488,7 @@ impl<'a> Tracker<'a> {
         }
 
         if let Some(Ok(gateway)) = routing.gateway_api_config() {
-            for (kind, name) in gateway_routes(&gateway) {
+            for (kind, name, _) in gateway_routes(&gateway) {
                 let mut fields = vec![
                     field(
                         format!("spec.rules[*].backendRefs[name={canary_svc}].weight"),
@@ -520,35 +528,16 @@ impl<'a> Tracker<'a> {
     }
 }
 
-fn nginx_ingresses(nginx: &crate::crd::NginxTrafficRouting) -> Vec<&String> {
-    std::iter::once(&nginx.stable_ingress)
-        .filter(|i| !i.is_empty())
-        .chain(&nginx.stable_ingresses)
+/// The routes a Gateway API configuration names, as (kind, name, takes header and mirror
+/// routes).
+fn gateway_routes(
+    gateway: &crate::crd::GatewayApiTrafficRouting,
+) -> Vec<(&'static str, String, bool)> {
+    gateway
+        .routes()
+        .into_iter()
+        .map(|r| (r.kind, r.name, r.header_routes))
         .collect()
-}
-
-/// The routes a Gateway API configuration names, as (kind, name).
-fn gateway_routes(gateway: &crate::crd::GatewayApiTrafficRouting) -> Vec<(&'static str, String)> {
-    let mut routes = Vec::new();
-    if !gateway.http_route.is_empty() {
-        routes.push(("HTTPRoute", gateway.http_route.clone()));
-    }
-    routes.extend(
-        gateway
-            .http_routes
-            .iter()
-            .map(|r| ("HTTPRoute", r.name.clone())),
-    );
-    if !gateway.grpc_route.is_empty() {
-        routes.push(("GRPCRoute", gateway.grpc_route.clone()));
-    }
-    routes.extend(
-        gateway
-            .grpc_routes
-            .iter()
-            .map(|r| ("GRPCRoute", r.name.clone())),
-    );
-    routes
 }
 
 /// Istio DestinationRule subsets and App Mesh virtual nodes follow the pod-template hash: the
@@ -649,6 +638,7 @@ fn route_matches(matches: &[RouteMatch]) -> String {
 }
 
 fn header_route_objects(
+    rollout: &Rollout,
     routing: &RolloutTrafficRouting,
     route: &SetHeaderRoute,
     canary_service: &str,
@@ -662,7 +652,7 @@ fn header_route_objects(
     };
     let mut out = Vec::new();
     if let Some(istio) = &routing.istio {
-        for vs in istio.virtual_service.iter().chain(&istio.virtual_services) {
+        for vs in istio.all_virtual_services() {
             out.push(object(
                 "istio",
                 "VirtualService",
@@ -676,15 +666,8 @@ fn header_route_objects(
         }
     }
     if let Some(alb) = &routing.alb {
-        let prefix = if alb.annotation_prefix.is_empty() {
-            DEFAULT_ALB_ANNOTATION_PREFIX
-        } else {
-            alb.annotation_prefix.as_str()
-        };
-        for ingress in std::iter::once(&alb.ingress)
-            .filter(|i| !i.is_empty())
-            .chain(&alb.ingresses)
-        {
+        let prefix = alb.annotation_prefix_or_default();
+        for ingress in alb.ingress_names() {
             out.push(object(
                 "alb",
                 "Ingress",
@@ -703,6 +686,39 @@ fn header_route_objects(
             ));
         }
     }
+    if let Some(nginx) = &routing.nginx {
+        let prefix = nginx.annotation_prefix_or_default();
+        for ingress in nginx.stable_ingress_names() {
+            let name = NginxTrafficRouting::canary_ingress_name(rollout.name(), ingress);
+            let fields = match route.r#match.as_deref() {
+                Some([only]) => {
+                    let mut fields = vec![field(
+                        format!("metadata.annotations[{prefix}/canary-by-header]"),
+                        only.header_name.clone(),
+                    )];
+                    if let Some(value) = &only.header_value {
+                        fields.push(if value.exact.is_empty() {
+                            field(
+                                format!("metadata.annotations[{prefix}/canary-by-header-pattern]"),
+                                value.as_regex(),
+                            )
+                        } else {
+                            field(
+                                format!("metadata.annotations[{prefix}/canary-by-header-value]"),
+                                value.exact.clone(),
+                            )
+                        });
+                    }
+                    fields
+                }
+                _ => vec![field(
+                    format!("metadata.annotations[{prefix}/canary-by-header]"),
+                    "removed",
+                )],
+            };
+            out.push(object("nginx", "Ingress", &name, "", fields));
+        }
+    }
     if let Some(apisix) = routing.apisix.as_ref().and_then(|a| a.route.as_ref()) {
         out.push(object(
             "apisix",
@@ -716,13 +732,19 @@ fn header_route_objects(
         ));
     }
     if let Some(Ok(gateway)) = routing.gateway_api_config() {
-        for (kind, name) in gateway_routes(&gateway) {
+        for (kind, name, _) in gateway_routes(&gateway)
+            .into_iter()
+            .filter(|(_, _, header_routes)| *header_routes)
+        {
             out.push(object(
                 "gatewayAPI",
                 kind,
                 &name,
                 "",
-                vec![field(format!("spec.rules[{}]", route.name), value.clone())],
+                vec![field(
+                    format!("spec.rules[name={}]", route.name),
+                    value.clone(),
+                )],
             ));
         }
     }
@@ -744,7 +766,7 @@ fn mirror_route_objects(
     };
     let mut out = Vec::new();
     if let Some(istio) = &routing.istio {
-        for vs in istio.virtual_service.iter().chain(&istio.virtual_services) {
+        for vs in istio.all_virtual_services() {
             out.push(object(
                 "istio",
                 "VirtualService",
@@ -758,13 +780,19 @@ fn mirror_route_objects(
         }
     }
     if let Some(Ok(gateway)) = routing.gateway_api_config() {
-        for (kind, name) in gateway_routes(&gateway) {
+        for (kind, name, _) in gateway_routes(&gateway)
+            .into_iter()
+            .filter(|(_, _, header_routes)| *header_routes)
+        {
             out.push(object(
                 "gatewayAPI",
                 kind,
                 &name,
                 "",
-                vec![field(format!("spec.rules[{}]", route.name), value.clone())],
+                vec![field(
+                    format!("spec.rules[name={}]", route.name),
+                    value.clone(),
+                )],
             ));
         }
     }
@@ -772,12 +800,26 @@ fn mirror_route_objects(
 }
 
 /// Managed routes go at the end of the release.
-fn remove_route_objects(routing: &RolloutTrafficRouting, name: &str) -> Vec<TrafficObject> {
-    let removed = SetHeaderRoute {
-        name: name.to_string(),
-        r#match: None,
+fn remove_route_objects(
+    rollout: &Rollout,
+    routing: &RolloutTrafficRouting,
+    name: &str,
+    mirror: bool,
+) -> Vec<TrafficObject> {
+    let mut out = if mirror {
+        let removed = SetMirrorRoute {
+            name: name.to_string(),
+            r#match: None,
+            percentage: None,
+        };
+        mirror_route_objects(routing, &removed, "")
+    } else {
+        let removed = SetHeaderRoute {
+            name: name.to_string(),
+            r#match: None,
+        };
+        header_route_objects(rollout, routing, &removed, "")
     };
-    let mut out = header_route_objects(routing, &removed, "");
     for object in &mut out {
         object.when = WHEN_PROMOTED.to_string();
     }

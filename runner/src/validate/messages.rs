@@ -25,6 +25,12 @@ pub const STRING_MATCH_MULTIPLE_VALUES: &str =
     "StringMatch match value must have exactly one of the following: exact, regex, prefix";
 pub const STRING_MATCH_MISSING_VALUE: &str =
     "StringMatch value missed, match value must have one of the following: exact, regex, prefix";
+/// Ours: ingress-nginx matches a single header per canary Ingress.
+pub const NGINX_HEADER_ROUTE_ONE_MATCH: &str =
+    "SetHeaderRoute with NGINX needs exactly one match: ingress-nginx routes by one header";
+/// Ours: Gateway API header and mirror routes are rules named after the managed route.
+pub const GATEWAY_API_ROUTE_NAME: &str =
+    "managed route name must be a valid Gateway API rule name (a DNS label)";
 pub const SET_HEADER_ROUTE_ALB_VALUE: &str =
     "SetHeaderRoute match value invalid. ALB supports 'exact' value only";
 pub const INVALID_DURATION: &str = "Duration needs to be greater than 0";

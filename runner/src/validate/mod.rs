@@ -237,6 +237,19 @@ pub(crate) fn is_templated(text: &str) -> bool {
     text.contains("{{")
 }
 
+/// A DNS label (RFC 1123): at most 63 lowercase letters, digits and '-', not starting or
+/// ending with '-' (Gateway API rule names, among others).
+pub(crate) fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

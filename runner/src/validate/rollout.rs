@@ -540,8 +540,13 @@ fn canary_step(
     if let Some(header) = &step.set_header_route {
         let hp = at.key("setHeaderRoute");
         match routing {
+            // NGINX header routes are ours (canary-by-header); Argo's NGINX router has none.
             Some(r)
-                if r.istio.is_some() || r.alb.is_some() || r.apisix.is_some() || has_plugins(r) =>
+                if r.istio.is_some()
+                    || r.alb.is_some()
+                    || r.apisix.is_some()
+                    || r.nginx.is_some()
+                    || has_plugins(r) =>
             {
                 for (j, route_match) in header.r#match.iter().flatten().enumerate() {
                     let mp = hp.key("match").index(j);
@@ -551,11 +556,21 @@ fn canary_step(
                         string_match(f, route_match.header_value.as_ref(), &mp);
                     }
                 }
+                if r.nginx.is_some()
+                    && let Some(matches) = &header.r#match
+                    && matches.len() != 1
+                {
+                    f.spec(
+                        hp.key("match"),
+                        m::NGINX_HEADER_ROUTE_ONE_MATCH,
+                        "ingress-nginx routes by one header (canary-by-header): give the step exactly one match",
+                    );
+                }
             }
             _ => f.spec(
                 hp.clone(),
                 m::SET_HEADER_ROUTE_TRAFFIC_POLICY,
-                "header routes need Istio, ALB, APISIX or Gateway API traffic routing",
+                "header routes need Istio, ALB, APISIX, NGINX or Gateway API traffic routing",
             ),
         }
     }
@@ -619,6 +634,13 @@ fn canary_step(
                             path,
                             m::ROUTE_NOT_IN_MANAGED_ROUTES,
                             "add the route's name to `trafficRouting.managedRoutes`",
+                        );
+                    } else if routing.gateway_api_config().is_some() && !super::is_dns_label(name) {
+                        // Gateway API managed routes are rules named after the route.
+                        f.spec(
+                            path,
+                            m::GATEWAY_API_ROUTE_NAME,
+                            "use lowercase letters, digits and '-' (at most 63 characters)",
                         );
                     }
                 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::{Api, ListParams};
 use rollout_runner::crd::{
@@ -16,25 +15,9 @@ use rollout_runner::operate::Operation;
 
 use crate::support::cluster::{self, TestNamespace, fault};
 use crate::support::runner::{
-    self, Finished, Manifests, Monitor, Running, apply_wait, apply_wait_leased, finish, is_action,
-    operate, wait_rollout,
+    self, Finished, Manifests, Monitor, Running, SERVICES, apply_wait, apply_wait_leased, finish,
+    is_action, operate, selected_hash, wait_rollout,
 };
-
-const SERVICES: &str = r#"
-apiVersion: v1
-kind: Service
-metadata: {name: web-stable}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-canary}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: 8080}]
-"#;
 
 /// A 5-replica canary without traffic routing, with `steps` and pod-template `annotations`.
 fn canary(image: &str, steps: &str, annotations: &str, extra_spec: &str) -> String {
@@ -109,17 +92,6 @@ async fn replica_sets(client: &Client, ns: &str) -> Vec<(String, i32, i32)> {
         .collect();
     sets.sort();
     sets
-}
-
-async fn selected_hash(client: &Client, ns: &str, service: &str) -> String {
-    let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    api.get(service)
-        .await
-        .unwrap()
-        .spec
-        .and_then(|s| s.selector)
-        .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL).cloned())
-        .unwrap_or_default()
 }
 
 async fn rollout(client: &Client, ns: &str) -> Rollout {

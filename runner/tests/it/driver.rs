@@ -779,6 +779,343 @@ async fn a_failed_experiment_analysis_aborts_the_rollout() {
     );
 }
 
+// Traffic routing: the routers' weights through whole releases, with the invariants of
+// argo-semantics §3.0 checked every time the driver waits.
+
+const ROUTED: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "web:1", ports: [{name: http, containerPort: 8080}]}]
+  strategy:
+    canary:
+      stableService: web-stable
+      canaryService: web-canary
+      scaleDownDelaySeconds: 20
+      trafficRouting:
+        managedRoutes: [{name: beta}]
+        istio:
+          virtualService: {name: web, routes: [primary]}
+      steps:
+        - setWeight: 25
+        - pause: {duration: 30s}
+        - setHeaderRoute:
+            name: beta
+            match: [{headerName: X-Beta, headerValue: {exact: "1"}}]
+        - setWeight: 50
+        - pause: {duration: 30s}
+        - analysis:
+            templates: [{templateName: check}]
+        - setWeight: 75
+        - pause: {duration: 30s}
+"#;
+
+/// Checks, every time the driver waits, what a router must never do: send traffic to canary
+/// pods that are not there (the canary carries its weight with available pods), or leave the
+/// stable more traffic than its available pods can take.
+fn check_traffic_follows_available_pods(cluster: &MemoryCluster) {
+    let Some(weights) = cluster.traffic("shop", "web").weights else {
+        return;
+    };
+    let sets = cluster.replica_sets("shop", "web");
+    let available = |hash: &str| {
+        sets.iter()
+            .find(|rs| rs.pod_hash() == hash)
+            .map_or(0, |rs| rs.available_replicas)
+    };
+    let replicas = 4;
+    let needed = |weight: i32| (weight * replicas + 99) / 100;
+    let canary = &weights.canary;
+    assert!(
+        canary.weight == 0 || available(&canary.pod_template_hash) >= needed(canary.weight).max(1),
+        "the canary ({}) has weight {} but only {} available pods",
+        canary.pod_template_hash,
+        canary.weight,
+        available(&canary.pod_template_hash)
+    );
+    let stable = &weights.stable;
+    assert!(
+        available(&stable.pod_template_hash) >= stable.weight * replicas / 100,
+        "the stable ({}) has weight {} but only {} available pods",
+        stable.pod_template_hash,
+        stable.weight,
+        available(&stable.pod_template_hash)
+    );
+}
+
+fn with_traffic_checks(cluster: &MemoryCluster) {
+    cluster.set_hooks(Hooks {
+        before_wait: Some(Arc::new(|cluster: &MemoryCluster| {
+            check_traffic_follows_available_pods(cluster);
+            check_services_select_available_pods(cluster);
+        })),
+        ..Hooks::default()
+    });
+}
+
+fn canary_weights(cluster: &MemoryCluster, skip: usize) -> Vec<(i32, i32)> {
+    cluster.traffic("shop", "web").history[skip..]
+        .iter()
+        .map(|w| (w.canary.weight, w.stable.weight))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_routed_canary_moves_traffic_with_its_pods_and_hands_it_to_the_new_stable() {
+    let cluster = cluster_with_services(&["web-stable", "web-canary"]);
+    cluster.add_analysis_template(check_template());
+    deployed_then_updated(&cluster, ROUTED).await;
+    let before = cluster.traffic("shop", "web").history.len();
+    with_traffic_checks(&cluster);
+    let metrics = Fixed(BTreeMap::from([(
+        "check".to_string(),
+        AnalysisPhase::Successful,
+    )]));
+    let outcome = drive(&cluster, &metrics, &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+
+    // 0 while the first canary pod starts, then each step's weight, everything once the
+    // steps are done, and back to the stable Service (now the new pods) after promotion.
+    assert_eq!(
+        canary_weights(&cluster, before),
+        [(0, 100), (25, 75), (50, 50), (75, 25), (100, 0), (0, 100)]
+    );
+    let status = status(&cluster).await;
+    assert_eq!(status.stable_rs, status.current_pod_hash);
+    let traffic = cluster.traffic("shop", "web");
+    let last = traffic.weights.unwrap();
+    assert_eq!(last.stable.pod_template_hash, status.current_pod_hash);
+    assert!(
+        traffic.header_routes.is_empty(),
+        "managed routes are removed"
+    );
+    for service in ["web-stable", "web-canary"] {
+        assert_eq!(
+            cluster.service("shop", service).unwrap().selected_hash(),
+            status.current_pod_hash,
+            "{service} selects the new pods"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_stable_keeps_all_its_pods_until_the_promotion() {
+    let cluster = cluster_with_services(&["web-stable", "web-canary"]);
+    cluster.add_analysis_template(check_template());
+    deployed_then_updated(&cluster, ROUTED).await;
+    let old_hash = status(&cluster).await.stable_rs;
+    let stable_sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&stable_sizes);
+    cluster.set_hooks(Hooks {
+        before_wait: Some(Arc::new(move |cluster: &MemoryCluster| {
+            let stable = cluster
+                .replica_sets("shop", "web")
+                .into_iter()
+                .find(|rs| rs.pod_hash() == old_hash)
+                .unwrap();
+            let promoted = cluster
+                .traffic("shop", "web")
+                .weights
+                .is_some_and(|w| w.stable.pod_template_hash != old_hash);
+            seen.lock().unwrap().push((promoted, stable.spec_replicas));
+        })),
+        ..Hooks::default()
+    });
+    let metrics = Fixed(BTreeMap::from([(
+        "check".to_string(),
+        AnalysisPhase::Successful,
+    )]));
+    drive(&cluster, &metrics, &mut Silent).await;
+    // Healthy with traffic routing does not wait for the old stable; it goes after its
+    // scale-down delay (20 s).
+    let mut silent = Silent;
+    let metrics = no_metrics();
+    let mut driver = Driver::new(&cluster, &metrics, &mut silent);
+    for _ in 0..5 {
+        driver.reconcile("shop", "web").await.unwrap();
+        cluster
+            .wait(Some(cluster.now() + SignedDuration::from_secs(10)), None)
+            .await;
+    }
+    let sizes = stable_sizes.lock().unwrap();
+    assert!(
+        sizes
+            .iter()
+            .filter(|(promoted, _)| !promoted)
+            .all(|(_, size)| *size == 4),
+        "the stable scaled down before the promotion: {sizes:?}"
+    );
+    assert_eq!(sizes.last().map(|(_, size)| *size), Some(0), "{sizes:?}");
+}
+
+#[tokio::test]
+async fn an_aborted_routed_canary_sends_all_traffic_back_before_scaling_down() {
+    let cluster = cluster_with_services(&["web-stable", "web-canary"]);
+    cluster.add_analysis_template(check_template());
+    deployed_then_updated(&cluster, ROUTED).await;
+    let before = cluster.traffic("shop", "web").history.len();
+    with_traffic_checks(&cluster);
+    let metrics = Fixed(BTreeMap::from([(
+        "check".to_string(),
+        AnalysisPhase::Failed,
+    )]));
+    let mut timed = Timed::default();
+    let outcome = drive(&cluster, &metrics, &mut timed).await;
+    assert!(matches!(outcome, Outcome::Aborted { .. }), "{outcome:?}");
+    // The header route came with step 3; the abort takes it away with the weight.
+    let traffic = cluster.traffic("shop", "web");
+    assert!(traffic.header_routes.is_empty());
+    assert_eq!(
+        canary_weights(&cluster, before),
+        [(0, 100), (25, 75), (50, 50), (0, 100)]
+    );
+    let status = status(&cluster).await;
+    assert_eq!(
+        cluster
+            .service("shop", "web-canary")
+            .unwrap()
+            .selected_hash(),
+        status.stable_rs,
+        "the canary Service points back at the stable pods"
+    );
+    // The canary keeps its pods for abortScaleDownDelaySeconds (30 s) after the traffic left.
+    let at = |wanted: &str| {
+        timed
+            .actions
+            .iter()
+            .find(|(_, action)| action.starts_with(wanted))
+            .map(|(at, _)| *at)
+            .unwrap_or_else(|| panic!("no `{wanted}` in {:?}", timed.actions))
+    };
+    let drained = at("set traffic weight: canary 0");
+    let scaled_down = at(&format!(
+        "scale down ReplicaSet web-{} from 2 to 0",
+        status.current_pod_hash
+    ));
+    assert!(
+        scaled_down >= drained + SignedDuration::from_secs(30),
+        "the canary was scaled down {} after the traffic left",
+        scaled_down - drained
+    );
+}
+
+/// Records every action the driver performs, with its time.
+#[derive(Default)]
+struct Timed {
+    actions: Vec<(jiff::Timestamp, String)>,
+}
+
+impl Reporter for Timed {
+    fn report(&mut self, update: &Update<'_>) {
+        if let Update::Actions { at, actions, .. } = *update {
+            self.actions
+                .extend(actions.iter().map(|a| (at, a.describe())));
+        }
+    }
+}
+
+const ROUTED_EXPERIMENT: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "web:1", ports: [{name: http, containerPort: 8080}]}]
+  strategy:
+    canary:
+      stableService: web-stable
+      canaryService: web-canary
+      trafficRouting:
+        smi: {}
+      steps:
+        - setWeight: 10
+        - experiment:
+            duration: 1m
+            templates:
+              - {name: baseline, specRef: stable, weight: 5}
+              - {name: candidate, specRef: canary, weight: 5}
+        - setWeight: 50
+"#;
+
+#[tokio::test]
+async fn experiment_templates_get_their_weight_while_the_experiment_runs() {
+    let cluster = cluster_with_services(&["web-stable", "web-canary"]);
+    deployed_then_updated(&cluster, ROUTED_EXPERIMENT).await;
+    let before = cluster.traffic("shop", "web").history.len();
+    // Traffic goes to an experiment's Service only while it exists.
+    cluster.set_hooks(Hooks {
+        before_wait: Some(Arc::new(|cluster: &MemoryCluster| {
+            let weights = cluster.traffic("shop", "web").weights.unwrap();
+            for destination in &weights.additional {
+                assert!(
+                    cluster.service("shop", &destination.service_name).is_some(),
+                    "weight {} on {}, which does not exist",
+                    destination.weight,
+                    destination.service_name
+                );
+            }
+        })),
+        ..Hooks::default()
+    });
+    let outcome = drive(&cluster, &no_metrics(), &mut Silent).await;
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+    let history = cluster.traffic("shop", "web").history;
+    // (canary, stable, [(template, weight)]) for each weight set during the release.
+    type Split = (i32, i32, Vec<(String, i32)>);
+    let during: Vec<Split> = history[before..]
+        .iter()
+        .map(|w| {
+            let additional = w
+                .additional
+                .iter()
+                .map(|d| {
+                    let template = d.service_name.rsplit('-').next().unwrap_or("").to_string();
+                    (template, d.weight)
+                })
+                .collect();
+            (w.canary.weight, w.stable.weight, additional)
+        })
+        .collect();
+    let with_experiment = (
+        10,
+        80,
+        vec![("baseline".to_string(), 5), ("candidate".to_string(), 5)],
+    );
+    assert!(
+        during.contains(&with_experiment),
+        "the experiment's templates took their share off the stable: {during:?}"
+    );
+    let after = during
+        .iter()
+        .position(|w| *w == with_experiment)
+        .map(|i| &during[i + 1])
+        .unwrap();
+    assert_eq!(*after, (10, 90, Vec::new()), "{during:?}");
+    // The traffic went to the Services the experiment made for its templates.
+    let experiment = cluster.experiments().pop().unwrap();
+    let name = experiment.metadata.name.unwrap();
+    let mut weighted: Vec<String> = history
+        .iter()
+        .flat_map(|w| w.additional.iter().map(|d| d.service_name.clone()))
+        .collect();
+    weighted.sort();
+    weighted.dedup();
+    assert_eq!(
+        weighted,
+        [format!("{name}-baseline"), format!("{name}-candidate")]
+    );
+}
+
 /// The driver with the real providers: the metric result keeps Argo's
 /// `ResolvedPrometheusQuery`, each measurement its explanation, and the secret argument (in a
 /// header and in the query) appears nowhere in the AnalysisRun's status.

@@ -129,7 +129,7 @@ fn the_project_examples_lint_clean_with_their_scenarios_left_out() {
             continue;
         }
         let name = example.file_name().unwrap().to_string_lossy().into_owned();
-        let (stdout, code) = lint(&dir, &[name.clone()]);
+        let (stdout, code) = lint(&dir, std::slice::from_ref(&name));
         if code != 0 || !stdout.starts_with("no problems") {
             failures.push(format!("{name} (exit {code}):\n{stdout}"));
         }

@@ -22,3 +22,4 @@ mod provider_secrets;
 mod providers;
 mod render;
 mod support;
+mod traffic_e2e;

@@ -758,6 +758,10 @@ fn examples_are_planned_in_every_format() {
         "canary-analysis-passes",
         "canary-analysis-fails",
         "blue-green-pre-promotion",
+        "canary-nginx",
+        "canary-istio",
+        "canary-smi",
+        "canary-gateway-api",
     ] {
         for format in FORMATS {
             let output = plan_stdout(&[&format!("examples/{example}"), "--output", format]);

@@ -447,3 +447,32 @@ impl Monitor {
         self.seen()
     }
 }
+
+/// The stable and canary Services the e2e Rollouts name (`app: web`, port 80 to `http`).
+pub(crate) const SERVICES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web-stable}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-canary}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"#;
+
+/// The pod-template hash a Service selects ("" when none).
+pub(crate) async fn selected_hash(client: &Client, ns: &str, service: &str) -> String {
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    api.get(service)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.selector)
+        .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL).cloned())
+        .unwrap_or_default()
+}
