@@ -116,7 +116,7 @@ fn combined(statuses: impl IntoIterator<Item = ExitStatus>) -> ExitStatus {
         .unwrap_or(ExitStatus::Success)
 }
 
-fn parse_duration(text: &str, flag: &str) -> anyhow::Result<Duration> {
+pub(crate) fn parse_duration(text: &str, flag: &str) -> anyhow::Result<Duration> {
     let duration = parse_go_duration(text).map_err(|e| {
         anyhow::anyhow!("{flag} `{text}`: {e}\nhint: use a duration like 90s, 10m or 1h30m")
     })?;
@@ -134,11 +134,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         Ok(set) => set,
         Err(status) => return Ok(status),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime()?;
     runtime.block_on(async move {
         let connection = args.connection.connect().await?;
         let documents: Vec<_> = set.documents().iter().collect();

@@ -15,9 +15,11 @@ use crate::error::ExitStatus;
 
 mod apply;
 mod connection;
+mod controller;
 mod crds;
 mod drive;
 mod inputs;
+mod install;
 mod lint;
 mod plan;
 mod simulate;
@@ -58,6 +60,10 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Apply manifests to the cluster and, with `--wait`, drive each Rollout to its end.
     Apply(apply::ApplyArgs),
+    /// Run in the cluster: drive every Rollout in scope, with leader election.
+    Controller(controller::ControllerArgs),
+    /// Print the in-cluster controller's manifests: CRDs, RBAC, Deployment.
+    Install(install::InstallArgs),
 }
 
 /// How a command prints its result.
@@ -72,7 +78,12 @@ pub(crate) enum OutputFormat {
 /// Parse the command line, run the command and map its outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // A controller's log is its only report; a runner's report goes to the terminal.
+    let default_level = match cli.command {
+        Command::Controller(_) => "info",
+        _ => "warn",
+    };
+    init_logging(default_level);
     let status = match run(cli) {
         Ok(status) => status,
         Err(error) => {
@@ -92,18 +103,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Simulate(args) => simulate::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
+        Command::Controller(args) => controller::run(args),
+        Command::Install(args) => install::run(args),
     }
 }
 
 /// Environment variable with the log filter (`tracing` directives, e.g. `debug` or
-/// `rollout_runner::driver=debug`); logs go to stderr. Default: warnings only.
+/// `rollout_runner::driver=debug`); logs go to stderr. Default: warnings only (`info` for
+/// `controller`).
 pub const LOG_ENV: &str = "ROLLOUT_RUNNER_LOG";
 /// `json` for one JSON object per log line.
 pub const LOG_FORMAT_ENV: &str = "ROLLOUT_RUNNER_LOG_FORMAT";
 
-fn init_logging() {
+fn init_logging(default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -114,6 +128,17 @@ fn init_logging() {
     };
     // Only fails when a subscriber exists already (tests): keep that one.
     drop(installed);
+}
+
+/// The async runtime of the commands that talk to the cluster: two workers are plenty for
+/// API calls, and CI machines are small.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Resolves on SIGINT or SIGTERM, with the signal's name.

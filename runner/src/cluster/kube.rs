@@ -153,6 +153,26 @@ impl KubeCluster {
                 &sender,
             ),
         ];
+        Self::with_watchers(client, namespace, Watchers { sender, tasks }, receiver)
+    }
+
+    /// A cluster without watchers of its own, for a caller that watches already (the
+    /// controller's kube-runtime watches wake it instead): [`Cluster::wait`] only sleeps.
+    pub fn unwatched(client: Client, namespace: &str) -> Self {
+        let (sender, receiver) = watch::channel(0u64);
+        let watchers = Watchers {
+            sender,
+            tasks: Vec::new(),
+        };
+        Self::with_watchers(client, namespace, watchers, receiver)
+    }
+
+    fn with_watchers(
+        client: Client,
+        namespace: &str,
+        watchers: Watchers,
+        changes: watch::Receiver<u64>,
+    ) -> Self {
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -164,8 +184,8 @@ impl KubeCluster {
             client,
             namespace: namespace.to_string(),
             recorder,
-            watchers: Arc::new(Watchers { sender, tasks }),
-            changes: Mutex::new(receiver),
+            watchers: Arc::new(watchers),
+            changes: Mutex::new(changes),
         }
     }
 
@@ -897,10 +917,9 @@ impl crate::metrics::SecretSource for KubeSecrets {
     {
         Box::pin(async move {
             let api: Api<Secret> = Api::namespaced(self.0.clone(), namespace);
-            let secret = api
-                .get_opt(name)
-                .await
-                .map_err(|e| crate::metrics::settings::SecretError(format!("Secret `{name}`: {e}")))?;
+            let secret = api.get_opt(name).await.map_err(|e| {
+                crate::metrics::settings::SecretError(format!("Secret `{name}`: {e}"))
+            })?;
             Ok(secret
                 .and_then(|s| s.data)
                 .and_then(|data| data.get(key).cloned())

@@ -4,9 +4,11 @@
 
 mod analysis_check;
 mod contract_server;
+mod controller_e2e;
+mod controller_install;
 mod crds;
-mod driver;
 mod drive_e2e;
+mod driver;
 mod e2e_smoke;
 mod expr_props;
 mod lint;
