@@ -344,7 +344,7 @@ async fn e2e_controller_promotes_a_canary_that_apply_only_wrote() {
 
 #[tokio::test]
 async fn e2e_controller_drives_blue_green_and_an_abort() {
-    let Some((client, ns, mut controller)) = leading_controller("ctl-bluegreen").await else {
+    let Some((client, ns, controller)) = leading_controller("ctl-bluegreen").await else {
         return;
     };
     let manual = "      autoPromotionEnabled: false";
@@ -409,7 +409,7 @@ async fn e2e_controller_drives_blue_green_and_an_abort() {
 
 #[tokio::test]
 async fn e2e_controller_aborts_on_a_failing_job_analysis() {
-    let Some((client, ns, mut controller)) = leading_controller("ctl-analysis").await else {
+    let Some((client, ns, controller)) = leading_controller("ctl-analysis").await else {
         return;
     };
     let steps = r#"
@@ -561,7 +561,7 @@ fn runner_action_times(stderr: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn e2e_a_runner_and_the_controller_never_drive_one_rollout_at_once() {
-    let Some((client, ns, mut controller)) = leading_controller("ctl-runner").await else {
+    let Some((client, ns, controller)) = leading_controller("ctl-runner").await else {
         return;
     };
     release(ns.name(), &canary("web:1", FIVE_STEPS, "", "")).await;
