@@ -285,6 +285,28 @@ async fn run_scope<M: Metrics + 'static>(
         watcher::Config::default().labels(&selector),
     );
     let store = controller.store();
+    let known = controller.store();
+    let health = Arc::clone(&context.health);
+    let scope = namespace.clone();
+    // Deleted Rollouts get no reconcile: drop their phase from the gauge from time to time.
+    // (A phase is recorded only by a reconcile, which needs the Rollout in the store first,
+    // so a store that is still filling prunes nothing that it should keep.)
+    let pruning = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PRUNE_PHASES_EVERY).await;
+            let keys: std::collections::HashSet<String> = known
+                .state()
+                .iter()
+                .map(|r| format!("{}/{}", r.namespace_or_default(), r.name()))
+                .collect();
+            health.stats.retain_phases(|key| {
+                let in_scope = scope
+                    .as_deref()
+                    .is_none_or(|ns| key.split_once('/').is_some_and(|(n, _)| n == ns));
+                !in_scope || keys.contains(key)
+            });
+        }
+    });
     controller
         // Only ReplicaSets of Rollouts carry this label: the cache stays small.
         .owns(
@@ -321,6 +343,7 @@ async fn run_scope<M: Metrics + 'static>(
             }
         })
         .await;
+    pruning.abort();
 }
 
 /// Why a reconcile failed.
@@ -388,6 +411,9 @@ fn error_policy<M>(rollout: Arc<Rollout>, error: &ReconcileError, _: Arc<Context
         Action::requeue(Duration::from_secs(30))
     }
 }
+
+/// How often the phase gauge forgets Rollouts that are gone.
+const PRUNE_PHASES_EVERY: Duration = Duration::from_secs(10);
 
 /// Passes one reconcile may run while each changes something, before it yields to the other
 /// Rollouts (a rollout takes a handful; the driver's own oscillation guard is 200).

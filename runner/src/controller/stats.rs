@@ -90,6 +90,12 @@ impl Stats {
         });
     }
 
+    /// Forget the phases of Rollouts for which `keep(namespace/name)` is false (deleted, or
+    /// out of scope: no reconcile runs for those any more).
+    pub fn retain_phases(&self, keep: impl Fn(&str) -> bool) {
+        self.with(|i| i.phases.retain(|key, _| keep(key)));
+    }
+
     pub fn reconciled(&self, result: ReconcileResult, took: Duration) {
         self.with(|i| {
             *i.reconciles.entry(result).or_default() += 1;

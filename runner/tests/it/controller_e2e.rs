@@ -101,10 +101,10 @@ impl Controller {
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
 
-    /// Waits (up to 10 s) until a sample of `/metrics` has `value`: the gauges follow the
+    /// Waits (up to 20 s) until a sample of `/metrics` has `value`: the gauges follow the
     /// reconcile that wrote the status.
     async fn wait_for_metric(&self, series: &str, value: f64) {
-        for _ in 0..100 {
+        for _ in 0..200 {
             if self.metric(series).await == Some(value) {
                 return;
             }
@@ -340,6 +340,16 @@ async fn e2e_controller_promotes_a_canary_that_apply_only_wrote() {
         },
     )
     .await;
+
+    // A deleted Rollout leaves the gauge.
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), ns.name());
+    rollouts
+        .delete("web", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    controller
+        .wait_for_metric("rollout_runner_rollouts{phase=\"Healthy\"}", 0.0)
+        .await;
 }
 
 #[tokio::test]
