@@ -59,6 +59,11 @@ pub(crate) struct ControllerArgs {
     #[arg(long, value_name = "NAMESPACE")]
     lease_namespace: Option<String>,
 
+    /// Reconciles running at once per namespace in scope (Argo's `--rollout-threads`); 0: no
+    /// limit. More workers shorten queues but multiply the API requests in flight.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    workers: u16,
+
     /// This replica's `holderIdentity` in Leases. Default: `controller/<hostname>/<pid>`.
     #[arg(long, value_name = "NAME")]
     identity: Option<String>,
@@ -96,6 +101,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<ExitStatus> {
                 .identity
                 .unwrap_or_else(|| format!("controller/{}", default_identity())),
             metrics_addr: Some(args.metrics_addr),
+            workers: args.workers,
         };
         let providers = super::apply::cluster_metrics(&client);
         controller::run(client, providers, settings, health, super::interrupted()).await?;

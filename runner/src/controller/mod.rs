@@ -78,6 +78,8 @@ pub struct Settings {
     pub identity: String,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: not served.
     pub metrics_addr: Option<SocketAddr>,
+    /// Reconciles running at once (per namespace in scope); 0: no limit.
+    pub workers: u16,
 }
 
 /// The leader-election Lease. A dot keeps it apart from every `rollout-runner-<rollout>`
@@ -123,6 +125,7 @@ struct Context<M> {
     providers: M,
     claims: Claims,
     health: Arc<Health>,
+    workers: u16,
     /// The last other holder seen per Rollout, so its Event is recorded once, not per look.
     holders: Mutex<HashMap<String, String>>,
 }
@@ -171,6 +174,7 @@ pub async fn run<M: Metrics + 'static>(
             settings.lease_duration,
         ),
         health: Arc::clone(&health),
+        workers: settings.workers,
         holders: Mutex::new(HashMap::new()),
     });
     tracing::info!(
@@ -280,6 +284,7 @@ async fn run_scope<M: Metrics + 'static>(
     mut stop: watch::Receiver<bool>,
 ) {
     let ns = namespace.as_deref();
+    let workers = context.workers;
     let controller = Controller::new(
         api::<Rollout>(&client, ns),
         watcher::Config::default().labels(&selector),
@@ -333,6 +338,7 @@ async fn run_scope<M: Metrics + 'static>(
                     .collect::<Vec<_>>()
             },
         )
+        .with_config(kube::runtime::controller::Config::default().concurrency(workers))
         .graceful_shutdown_on(async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
         })
