@@ -306,17 +306,18 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 RunPlan::Completed => continue,
                 RunPlan::Invalid(message) => analysis_run::invalid(run, message, now),
                 RunPlan::Tasks(tasks) => {
-                    let (results, secrets, metadata) = match self.measure(run, tasks, now).await {
-                        Ok(done) => done,
-                        Err(message) => {
-                            let recorded = analysis_run::invalid(run, message, now);
-                            self.cluster
-                                .write_analysis_run_status(run, &recorded.status)
-                                .await?;
-                            changed = true;
-                            continue;
-                        }
-                    };
+                    let (results, secrets, metadata) =
+                        match Self::measure(self.cluster, self.metrics, run, tasks, now).await {
+                            Ok(done) => done,
+                            Err(message) => {
+                                let recorded = analysis_run::invalid(run, message, now);
+                                self.cluster
+                                    .write_analysis_run_status(run, &recorded.status)
+                                    .await?;
+                                changed = true;
+                                continue;
+                            }
+                        };
                     for result in &results {
                         if result.measurement.phase.is_completed() {
                             self.reporter.report(&Update::Measurement {
@@ -364,8 +365,13 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
     }
 
     /// Resolve arguments (reading secrets) and take each due measurement.
+    ///
+    /// Takes the cluster and provider rather than `&self`: a `&Driver` held across awaits
+    /// would make the pass `Send` only for `Sync` reporters, and the controller's reconcile
+    /// must be `Send`.
     async fn measure(
-        &self,
+        cluster: &C,
+        metrics: &M,
         run: &AnalysisRun,
         tasks: Vec<analysis_run::MetricTask>,
         now: Timestamp,
@@ -382,8 +388,7 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 .as_ref()
                 .and_then(|f| f.secret_key_ref.as_ref())
             {
-                let value = self
-                    .cluster
+                let value = cluster
                     .read_secret(&namespace, &reference.name, &reference.key)
                     .await
                     .map_err(|e| format!("Unable to resolve metric arguments: {e}"))?;
@@ -402,8 +407,7 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
             let replaces_last = !matches!(task.kind, TaskKind::Run);
             let measurement = match analysis_run::resolve_metric_args(&task.metric, &values) {
                 Ok(metric) => {
-                    let data: std::collections::BTreeMap<String, String> = self
-                        .metrics
+                    let data: std::collections::BTreeMap<String, String> = metrics
                         .result_metadata(&metric)
                         .into_iter()
                         .map(|(k, v)| (k, analysis_run::redact(&v, &secrets)))
@@ -414,7 +418,7 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                         now,
                         secrets: &secrets,
                     };
-                    self.metrics.measure(context, &metric, &task.kind).await
+                    metrics.measure(context, &metric, &task.kind).await
                 }
                 Err(message) => error_measurement(now, message),
             };

@@ -8,13 +8,14 @@
 //! | vocabulary | [`crd`], [`observed`], [`plan`], [`operate`], [`error`] |
 //! | pure logic | [`engine`], [`analysis`], [`expr`], [`render`] |
 //! | adapters | [`ci`], [`cluster`], [`metrics`], [`report`], [`traffic`] |
-//! | orchestration | [`driver`], [`simulation`] |
+//! | orchestration | [`driver`], [`controller`], [`simulation`] |
 //! | entry | [`cli`], [`settings`] |
 
 pub mod analysis;
 pub mod ci;
 pub mod cli;
 pub mod cluster;
+pub mod controller;
 pub mod crd;
 pub mod driver;
 pub mod engine;

@@ -134,11 +134,7 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         Ok(set) => set,
         Err(status) => return Ok(status),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime()?;
     runtime.block_on(async move {
         let connection = args.connection.connect().await?;
         let documents: Vec<_> = set.documents().iter().collect();

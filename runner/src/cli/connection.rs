@@ -34,6 +34,14 @@ pub(crate) struct Connection {
 impl ConnectionArgs {
     /// Build a client (without contacting the cluster yet).
     pub(crate) async fn connect(&self) -> anyhow::Result<Connection> {
+        let config = self.config().await?;
+        let namespace = config.default_namespace.clone();
+        let client = Client::try_from(config).context("cannot build a Kubernetes client")?;
+        Ok(Connection { client, namespace })
+    }
+
+    /// The client configuration, with the namespace resolved into `default_namespace`.
+    pub(crate) async fn config(&self) -> anyhow::Result<Config> {
         // kube with rustls needs a process-wide crypto provider; a second install is harmless.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let options = KubeConfigOptions {
@@ -56,11 +64,10 @@ impl ConnectionArgs {
                  with a service account",
             )?,
         };
-        let namespace = self
-            .namespace
-            .clone()
-            .unwrap_or_else(|| config.default_namespace.clone());
-        let client = Client::try_from(config).context("cannot build a Kubernetes client")?;
-        Ok(Connection { client, namespace })
+        let mut config = config;
+        if let Some(namespace) = &self.namespace {
+            config.default_namespace.clone_from(namespace);
+        }
+        Ok(config)
     }
 }

@@ -15,9 +15,11 @@ use crate::error::ExitStatus;
 
 mod apply;
 mod connection;
+mod controller;
 mod crds;
 mod drive;
 mod inputs;
+mod install;
 mod lint;
 mod plan;
 pub mod report_args;
@@ -109,6 +111,10 @@ enum Command {
     /// The rollout then releases that template again: at once when it is the stable version
     /// or within `rollbackWindow`, else through its steps and analysis, as Argo does.
     Undo(undo::UndoArgs),
+    /// Run in the cluster: drive every Rollout in scope, with leader election.
+    Controller(controller::ControllerArgs),
+    /// Print the in-cluster controller's manifests: CRDs, RBAC, Deployment.
+    Install(install::InstallArgs),
 }
 
 /// How a command prints its result.
@@ -126,7 +132,12 @@ pub fn main() -> ExitCode {
     // TLS client is built (see the design notes on crates).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
-    init_logging();
+    // A controller's log is its only report; a runner's report goes to the terminal.
+    let default_level = match cli.command {
+        Command::Controller(_) => "info",
+        _ => "warn",
+    };
+    init_logging(default_level);
     let status = match run(cli) {
         Ok(status) => status,
         Err(error) => {
@@ -157,18 +168,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Restart(args) => restart::run(args),
         Command::Set { command } => set::run(command),
         Command::Undo(args) => undo::run(args),
+        Command::Controller(args) => controller::run(args),
+        Command::Install(args) => install::run(args),
     }
 }
 
 /// Environment variable with the log filter (`tracing` directives, e.g. `debug` or
-/// `rollout_runner::driver=debug`); logs go to stderr. Default: warnings only.
+/// `rollout_runner::driver=debug`); logs go to stderr. Default: warnings only (`info` for
+/// `controller`).
 pub const LOG_ENV: &str = "ROLLOUT_RUNNER_LOG";
 /// `json` for one JSON object per log line.
 pub const LOG_FORMAT_ENV: &str = "ROLLOUT_RUNNER_LOG_FORMAT";
 
-fn init_logging() {
+fn init_logging(default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -179,6 +193,17 @@ fn init_logging() {
     };
     // Only fails when a subscriber exists already (tests): keep that one.
     drop(installed);
+}
+
+/// The async runtime of the commands that talk to the cluster: two workers are plenty for
+/// API calls, and CI machines are small.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Resolves on SIGINT or SIGTERM, with the signal's name.

@@ -164,6 +164,26 @@ impl KubeCluster {
                 &sender,
             ),
         ];
+        Self::with_watchers(client, namespace, Watchers { sender, tasks }, receiver)
+    }
+
+    /// A cluster without watchers of its own, for a caller that watches already (the
+    /// controller's kube-runtime watches wake it instead): [`Cluster::wait`] only sleeps.
+    pub fn unwatched(client: Client, namespace: &str) -> Self {
+        let (sender, receiver) = watch::channel(0u64);
+        let watchers = Watchers {
+            sender,
+            tasks: Vec::new(),
+        };
+        Self::with_watchers(client, namespace, watchers, receiver)
+    }
+
+    fn with_watchers(
+        client: Client,
+        namespace: &str,
+        watchers: Watchers,
+        changes: watch::Receiver<u64>,
+    ) -> Self {
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -176,8 +196,8 @@ impl KubeCluster {
             client,
             namespace: namespace.to_string(),
             recorder,
-            watchers: Arc::new(Watchers { sender, tasks }),
-            changes: Mutex::new(receiver),
+            watchers: Arc::new(watchers),
+            changes: Mutex::new(changes),
         }
     }
 

@@ -20,7 +20,7 @@ use crate::support::runner::{
 };
 
 /// A 5-replica canary without traffic routing, with `steps` and pod-template `annotations`.
-fn canary(image: &str, steps: &str, annotations: &str, extra_spec: &str) -> String {
+pub(crate) fn canary(image: &str, steps: &str, annotations: &str, extra_spec: &str) -> String {
     format!(
         r#"
 apiVersion: argoproj.io/v1alpha1
@@ -54,7 +54,7 @@ spec:
 /// before `status.stableRS` moves, so for a moment it selects a ReplicaSet without pods.
 const ALWAYS_SERVING: &[&str] = &["web-canary"];
 
-const FIVE_STEPS: &str = r#"
+pub(crate) const FIVE_STEPS: &str = r#"
         - setWeight: 20
         - pause: {duration: 1s}
         - setWeight: 60
@@ -71,7 +71,7 @@ fn replica_set_hash(rs: &ReplicaSet) -> String {
 }
 
 /// `(hash, spec.replicas, availableReplicas)` of every ReplicaSet.
-async fn replica_sets(client: &Client, ns: &str) -> Vec<(String, i32, i32)> {
+pub(crate) async fn replica_sets(client: &Client, ns: &str) -> Vec<(String, i32, i32)> {
     let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
     let mut sets: Vec<_> = api
         .list(&ListParams::default())
@@ -94,14 +94,14 @@ async fn replica_sets(client: &Client, ns: &str) -> Vec<(String, i32, i32)> {
     sets
 }
 
-async fn rollout(client: &Client, ns: &str) -> Rollout {
+pub(crate) async fn rollout(client: &Client, ns: &str) -> Rollout {
     Api::<Rollout>::namespaced(client.clone(), ns)
         .get("web")
         .await
         .unwrap()
 }
 
-fn assert_exit(run: &Finished, code: i32, what: &str) {
+pub(crate) fn assert_exit(run: &Finished, code: i32, what: &str) {
     assert_eq!(
         run.code,
         Some(code),
@@ -179,7 +179,7 @@ async fn e2e_canary_is_promoted_step_by_step_within_the_invariants() {
     );
 }
 
-const FAILING_JOB_TEMPLATE: &str = r#"
+pub(crate) const FAILING_JOB_TEMPLATE: &str = r#"
 apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
 metadata: {name: smoke}
@@ -338,7 +338,7 @@ async fn e2e_a_canary_that_never_becomes_ready_exceeds_its_progress_deadline() {
     assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
 }
 
-fn blue_green(image: &str, extra: &str) -> String {
+pub(crate) fn blue_green(image: &str, extra: &str) -> String {
     format!(
         r#"
 apiVersion: argoproj.io/v1alpha1

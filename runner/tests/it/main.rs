@@ -4,6 +4,8 @@
 
 mod analysis_check;
 mod contract_server;
+mod controller_e2e;
+mod controller_install;
 mod crds;
 mod drive_e2e;
 mod driver;

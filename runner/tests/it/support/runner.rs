@@ -159,6 +159,11 @@ impl Running {
         }
     }
 
+    /// The process id, while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL: no clean-up, no Lease release.
     pub(crate) async fn kill(mut self) {
         let _ = self.child.kill().await;
