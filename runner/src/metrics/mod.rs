@@ -7,13 +7,14 @@
 
 #[cfg(feature = "provider-cloudwatch")]
 pub mod cloudwatch;
-mod common;
 pub mod cluster;
+mod common;
 pub mod datadog;
 pub mod graphite;
 mod http;
 pub mod influxdb;
 pub mod job;
+pub mod judge;
 pub mod kayenta;
 pub mod newrelic;
 pub mod prometheus;

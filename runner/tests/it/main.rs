@@ -5,10 +5,11 @@
 mod analysis_check;
 mod contract_server;
 mod crds;
-mod driver;
 mod drive_e2e;
+mod driver;
 mod e2e_smoke;
 mod expr_props;
+mod judge_real;
 mod lint;
 mod lint_props;
 mod plan;
