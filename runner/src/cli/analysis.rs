@@ -34,6 +34,21 @@ pub(crate) enum AnalysisCommand {
     ///       --success 'result.ok && result.p95 < 0.3' --failure 'result.p95 > 1' --output json
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
+
+    /// Show an AnalysisRun's measurements and why each was judged so
+    ///
+    /// Per metric: its phase and counters, a sparkline of the measured values (the first
+    /// number of each), and a table of measurements with the reason for each phase ("result
+    /// 0.91 did not satisfy result[0] >= 0.95"; the judge's per-metric classifications).
+    /// Reads the run from the cluster, or from a file with `--file`.
+    ///
+    /// Examples:
+    ///
+    ///   rollout-runner analysis get my-app-6d4f9-3 -n shop
+    ///
+    ///   kubectl get ar my-app-6d4f9-3 -o yaml > run.yaml && rollout-runner analysis get -f run.yaml
+    #[command(verbatim_doc_comment)]
+    Get(super::analysis_get::GetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -61,7 +76,7 @@ pub(crate) struct CheckArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
+pub(crate) enum Output {
     Text,
     Json,
 }
@@ -76,6 +91,7 @@ struct Report<'a> {
 pub(crate) fn run(command: AnalysisCommand) -> anyhow::Result<ExitStatus> {
     match command {
         AnalysisCommand::Check(args) => check(args),
+        AnalysisCommand::Get(args) => super::analysis_get::get(args),
     }
 }
 
