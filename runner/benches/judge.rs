@@ -3,6 +3,9 @@
 //! A plain timing loop (no criterion: one more heavy dependency for one figure). Prints the
 //! median and the fastest of the runs.
 
+// A bench reports on stdout.
+#![allow(clippy::print_stdout)]
+
 use std::time::{Duration, Instant};
 
 use rollout_runner::crd::{JudgeDirection, JudgeMetric, JudgeMetricSpec};

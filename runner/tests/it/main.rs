@@ -3,6 +3,7 @@
 //! control plane that `tests/run` starts, and skip without it.
 
 mod analysis_check;
+mod backtest_real;
 mod contract_server;
 mod crds;
 mod drive_e2e;
