@@ -6,7 +6,7 @@
 //! | layer | modules |
 //! | --- | --- |
 //! | vocabulary | [`crd`], [`observed`], [`plan`], [`operate`], [`error`] |
-//! | pure logic | [`engine`], [`analysis`], [`expr`], [`render`] |
+//! | pure logic | [`engine`], [`analysis`], [`expr`], [`judge`], [`render`] |
 //! | adapters | [`ci`], [`cluster`], [`metrics`], [`report`], [`traffic`] |
 //! | orchestration | [`driver`], [`controller`], [`simulation`] |
 //! | entry | [`cli`], [`settings`] |
@@ -21,6 +21,7 @@ pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod judge;
 pub mod manifest;
 pub mod metrics;
 pub mod observed;

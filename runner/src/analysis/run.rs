@@ -379,32 +379,7 @@ pub fn record(
             if measurement.finished_at.is_none() {
                 measurement.finished_at = Some(stamp.clone());
             }
-            match measurement.phase {
-                AnalysisPhase::Successful => {
-                    entry.successful += 1;
-                    entry.count += 1;
-                    entry.consecutive_error = 0;
-                    entry.consecutive_success += 1;
-                }
-                AnalysisPhase::Failed => {
-                    entry.failed += 1;
-                    entry.count += 1;
-                    entry.consecutive_error = 0;
-                    entry.consecutive_success = 0;
-                }
-                AnalysisPhase::Inconclusive => {
-                    entry.inconclusive += 1;
-                    entry.count += 1;
-                    entry.consecutive_error = 0;
-                    entry.consecutive_success = 0;
-                }
-                AnalysisPhase::Error => {
-                    entry.error += 1;
-                    entry.consecutive_error += 1;
-                    entry.consecutive_success = 0;
-                }
-                _ => {}
-            }
+            count(entry, measurement.phase);
         }
         measurement.message = redact(&measurement.message, secrets);
         if task.replaces_last && !entry.measurements.is_empty() {
@@ -517,6 +492,37 @@ fn failure_inconclusive_or_error(
         ));
     }
     outcome
+}
+
+/// Count a completed measurement in its metric's counters (errors do not count towards
+/// `count`).
+pub fn count(entry: &mut MetricResult, phase: AnalysisPhase) {
+    match phase {
+        AnalysisPhase::Successful => {
+            entry.successful += 1;
+            entry.count += 1;
+            entry.consecutive_error = 0;
+            entry.consecutive_success += 1;
+        }
+        AnalysisPhase::Failed => {
+            entry.failed += 1;
+            entry.count += 1;
+            entry.consecutive_error = 0;
+            entry.consecutive_success = 0;
+        }
+        AnalysisPhase::Inconclusive => {
+            entry.inconclusive += 1;
+            entry.count += 1;
+            entry.consecutive_error = 0;
+            entry.consecutive_success = 0;
+        }
+        AnalysisPhase::Error => {
+            entry.error += 1;
+            entry.consecutive_error += 1;
+            entry.consecutive_success = 0;
+        }
+        AnalysisPhase::Pending | AnalysisPhase::Running => {}
+    }
 }
 
 /// `assessMetricStatus`.

@@ -34,6 +34,40 @@ pub(crate) enum AnalysisCommand {
     ///       --success 'result.ok && result.p95 < 0.3' --failure 'result.p95 > 1' --output json
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
+
+    /// Show an AnalysisRun's measurements and why each was judged so
+    ///
+    /// Per metric: its phase and counters, a sparkline of the measured values (the first
+    /// number of each), and a table of measurements with the reason for each phase ("result
+    /// 0.91 did not satisfy result[0] >= 0.95"; the judge's per-metric classifications).
+    /// Reads the run from the cluster, or from a file with `--file`.
+    ///
+    /// Examples:
+    ///
+    ///   rollout-runner analysis get my-app-6d4f9-3 -n shop
+    ///
+    ///   kubectl get ar my-app-6d4f9-3 -o yaml > run.yaml && rollout-runner analysis get -f run.yaml
+    #[command(verbatim_doc_comment)]
+    Get(super::analysis_get::GetArgs),
+
+    /// Run a template's metrics against past data and report what they would have decided
+    ///
+    /// For each time from `--from` to `--to`, every `--step`: each metric's measurement as if
+    /// it had been taken then (Prometheus queries at that time; range queries relative to
+    /// it), and the worst phase among them. Then, per metric, the verdict of a run that took
+    /// all those measurements (failureLimit, inconclusiveLimit and consecutiveErrorLimit
+    /// applied). Use it to check, before a release, that thresholds would have caught a known
+    /// incident and passed a known-good day. Reads Prometheus metrics and judge metrics with
+    /// Prometheus queries. Exits 0 whatever the verdict.
+    ///
+    /// Examples:
+    ///
+    ///   rollout-runner analysis backtest success-rate.yaml --args service=web \
+    ///       --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --step 1m
+    ///
+    ///   rollout-runner analysis backtest success-rate.yaml --from now-6h --output json
+    #[command(verbatim_doc_comment)]
+    Backtest(super::analysis_backtest::BacktestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -61,7 +95,7 @@ pub(crate) struct CheckArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
+pub(crate) enum Output {
     Text,
     Json,
 }
@@ -76,6 +110,8 @@ struct Report<'a> {
 pub(crate) fn run(command: AnalysisCommand) -> anyhow::Result<ExitStatus> {
     match command {
         AnalysisCommand::Check(args) => check(args),
+        AnalysisCommand::Get(args) => super::analysis_get::get(args),
+        AnalysisCommand::Backtest(args) => super::analysis_backtest::backtest(args),
     }
 }
 

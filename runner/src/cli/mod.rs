@@ -5,6 +5,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod analysis;
+mod analysis_backtest;
+mod analysis_get;
 mod check_queries;
 
 use std::process::ExitCode;
@@ -62,7 +64,7 @@ enum Command {
     /// Prints a multi-document YAML stream (each document preceded by a `# Source:` comment),
     /// or writes one file per input with `--out`. Exit 2 on any template error.
     Render(render::RenderArgs),
-    /// Work with analysis metrics offline: check conditions against a result.
+    /// Work with analysis: check conditions, show a run's measurements, backtest a template.
     Analysis {
         #[command(subcommand)]
         command: analysis::AnalysisCommand,

@@ -315,6 +315,10 @@ pub struct MetricProvider {
     pub influxdb: Option<InfluxdbMetric>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skywalking: Option<SkyWalkingMetric>,
+    /// rollout-runner's built-in statistical judge (not an Argo provider): canary against
+    /// baseline with Kayenta's method. See `docs/analysis.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeMetric>,
     /// Metric provider plugins by name, with raw config (not supported by rollout-runner).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "preserve_unknown")]
@@ -341,6 +345,7 @@ impl MetricProvider {
         add(self.graphite.is_some(), "graphite");
         add(self.influxdb.is_some(), "influxdb");
         add(self.skywalking.is_some(), "skywalking");
+        add(self.judge.is_some(), "judge");
         add(!self.plugin.is_empty(), "plugin");
         kinds
     }
@@ -552,6 +557,189 @@ fn preserve_unknown_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema 
         "type": "array",
         "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
     })
+}
+
+/// The built-in judge: each of its metrics queries a canary and a baseline series, the judge
+/// classifies each pair and scores the groups (Kayenta's NetflixACAJudge, quirks fixed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeMetric {
+    pub metrics: Vec<JudgeMetricSpec>,
+    /// Weight (percent) of each group in the score; unlisted groups share what is left.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_weights: BTreeMap<String, f64>,
+    /// Score thresholds: `>= pass` is Successful, `>= marginal` Inconclusive, else Failed.
+    #[serde(default)]
+    pub thresholds: JudgeThresholds,
+    /// Fewest points each side needs (after NaN and outlier removal) for a metric to be
+    /// judged at all; below it the metric is NoData. Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_points: Option<u32>,
+    /// Seed of the noise added to constant series (Kayenta's was unseeded). Default 0.
+    #[serde(default)]
+    pub seed: u64,
+    /// Confidence level of the Mann-Whitney interval. Default 0.98 (Kayenta's, hard-coded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_level: Option<f64>,
+    /// Fraction of the Hodges-Lehmann estimate the interval must clear. Default 0.25.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct JudgeThresholds {
+    pub pass: f64,
+    pub marginal: f64,
+}
+
+impl Default for JudgeThresholds {
+    fn default() -> Self {
+        Self {
+            pass: 95.0,
+            marginal: 75.0,
+        }
+    }
+}
+
+/// One judged metric: a canary query, a baseline query, and how to compare them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeMetricSpec {
+    pub name: String,
+    pub canary: JudgeQuery,
+    pub baseline: JudgeQuery,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub direction: JudgeDirection,
+    /// A critical metric that is High or Low (beyond its critical effect size) fails the
+    /// whole judgement, and so does one that errs or has no data (Kayenta let those pass).
+    #[serde(default)]
+    pub critical: bool,
+    /// No data counts as a failed metric instead of being left out of the score.
+    #[serde(default)]
+    pub must_have_data: bool,
+    /// Classified and shown, but left out of the score.
+    #[serde(default)]
+    pub muted: bool,
+    #[serde(default)]
+    pub nan_strategy: NanStrategy,
+    #[serde(default)]
+    pub outliers: OutlierConfig,
+    #[serde(default)]
+    pub effect_size: EffectSizeConfig,
+}
+
+/// Where a series comes from: exactly one query provider (Prometheus range queries are the
+/// usual choice; the others give the values their `result` would hold).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datadog: Option<DatadogMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_relic: Option<NewRelicMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphite: Option<GraphiteMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub influxdb: Option<InfluxdbMetric>,
+}
+
+impl JudgeQuery {
+    /// The query as a metric provider, so the ordinary providers can run it.
+    pub fn provider(&self) -> MetricProvider {
+        MetricProvider {
+            prometheus: self.prometheus.clone(),
+            web: self.web.clone(),
+            datadog: self.datadog.clone(),
+            new_relic: self.new_relic.clone(),
+            graphite: self.graphite.clone(),
+            influxdb: self.influxdb.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Which change of the canary counts against it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum JudgeDirection {
+    Increase,
+    Decrease,
+    #[default]
+    Either,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum NanStrategy {
+    /// Drop NaN points.
+    #[default]
+    Remove,
+    /// NaN counts as 0 (e.g. a rate with no traffic).
+    Replace,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutlierConfig {
+    #[serde(default)]
+    pub strategy: OutlierStrategy,
+    /// IQR multiple beyond which a point is an outlier. Default 3.
+    #[serde(default = "default_outlier_factor")]
+    pub outlier_factor: f64,
+}
+
+fn default_outlier_factor() -> f64 {
+    3.0
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self {
+            strategy: OutlierStrategy::Keep,
+            outlier_factor: default_outlier_factor(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OutlierStrategy {
+    #[default]
+    Keep,
+    Remove,
+}
+
+/// How large a shift must be, beyond being statistically significant, to count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectSizeConfig {
+    #[serde(default)]
+    pub measure: EffectMeasure,
+    /// Default 1.0 (meanRatio) or 0.5 (cles): no gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_increase: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_decrease: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical_increase: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical_decrease: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum EffectMeasure {
+    /// mean(canary) / mean(baseline).
+    #[default]
+    MeanRatio,
+    /// Common-language effect size (Vargha-Delaney A): P(canary > baseline).
+    Cles,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -14,6 +14,7 @@ pub mod graphite;
 mod http;
 pub mod influxdb;
 pub mod job;
+pub mod judge;
 pub mod kayenta;
 pub mod newrelic;
 pub mod prometheus;

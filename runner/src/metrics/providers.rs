@@ -82,6 +82,9 @@ impl Providers {
         if let Some(config) = &provider.kayenta {
             return super::kayenta::run(clock, config).await;
         }
+        if let Some(config) = &provider.judge {
+            return super::judge::measure(self, clock, config, namespace, credentials).await;
+        }
         if provider.cloud_watch.is_some() {
             #[cfg(feature = "provider-cloudwatch")]
             if let Some(config) = &provider.cloud_watch {
@@ -105,6 +108,19 @@ impl Providers {
         Err(Failure::new(format!(
             "metric provider `{kind}` is not supported by rollout-runner yet"
         )))
+    }
+
+    /// [`Providers::run`] boxed, for the judge's queries (a future cannot contain itself).
+    pub(crate) fn run_boxed<'a>(
+        &'a self,
+        clock: &'a Clock,
+        metric: &'a Metric,
+        namespace: &'a str,
+        credentials: &'a mut Vec<String>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Measurement, Failure>> + Send + 'a>,
+    > {
+        Box::pin(self.run(clock, metric, namespace, credentials))
     }
 
     async fn measure_task(
@@ -295,6 +311,15 @@ pub(crate) fn metric_secrets(metric: &Metric) -> Vec<String> {
     .flatten()
     {
         url_secrets(&mut out, text);
+    }
+    // The judge's queries carry their own headers and addresses.
+    for spec in metric.provider.judge.iter().flat_map(|j| &j.metrics) {
+        for query in [&spec.canary, &spec.baseline] {
+            out.extend(metric_secrets(&Metric {
+                provider: query.provider(),
+                ..Default::default()
+            }));
+        }
     }
     out.retain(|s| s.len() >= 3);
     out

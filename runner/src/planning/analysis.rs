@@ -372,6 +372,14 @@ fn describe_provider(provider: &MetricProvider) -> (String, Option<String>, Opti
             )),
         );
     }
+    if let Some(p) = &provider.judge {
+        let names: Vec<&str> = p.metrics.iter().map(|m| m.name.as_str()).collect();
+        return (
+            "judge".into(),
+            None,
+            Some(format!("canary vs baseline: {}", names.join(", "))),
+        );
+    }
     if let Some(p) = &provider.job {
         let commands: Vec<String> = p
             .spec

@@ -270,3 +270,75 @@ fn documented_examples_are_true() {
         }
     }
 }
+
+/// `analysis get -f`: every metric's counters, a sparkline of its values and, per measurement,
+/// why it was judged so.
+#[test]
+fn get_shows_measurements_sparklines_and_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.yaml");
+    std::fs::write(
+        &run,
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: AnalysisRun
+metadata:
+  name: web-6d4f9-3
+spec:
+  metrics: []
+status:
+  phase: Failed
+  message: 'Metric "success-rate" assessed Failed due to failed (2) > failureLimit (1)'
+  metricResults:
+  - name: success-rate
+    phase: Failed
+    count: 3
+    successful: 1
+    failed: 2
+    measurements:
+    - phase: Successful
+      value: "[0.99]"
+      finishedAt: "2026-01-01T00:00:00Z"
+      metadata:
+        explanation: result [0.99] satisfied successCondition result[0] >= 0.95
+    - phase: Failed
+      value: "[0.91]"
+      finishedAt: "2026-01-01T00:01:00Z"
+      metadata:
+        explanation: result [0.91] did not satisfy successCondition result[0] >= 0.95
+    - phase: Failed
+      value: "[0.5]"
+      finishedAt: "2026-01-01T00:02:00Z"
+  - name: judge
+    phase: Inconclusive
+    count: 1
+    inconclusive: 1
+    measurements:
+    - phase: Inconclusive
+      value: "50"
+      message: "judge: score 50 is below pass 95 but >= marginal 50"
+      metadata:
+        explanation: "judge: Marginal (score 50 is below pass 95 but >= marginal 50)"
+        judge.latency: "High: canary median 155 vs baseline 105"
+"#,
+    )
+    .unwrap();
+    let out = cargo_bin_cmd!("rollout-runner")
+        .args(["analysis", "get", "-f"])
+        .arg(&run)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8_lossy(&out);
+    for expected in [
+        "AnalysisRun web-6d4f9-3: Failed",
+        "Metric success-rate: Failed (count 3, successful 1, failed 2",
+        "█▇▁  min 0.5 max 0.99",
+        "result [0.91] did not satisfy successCondition result[0] >= 0.95",
+        "Metric judge: Inconclusive",
+        "latency: High: canary median 155 vs baseline 105",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

@@ -643,3 +643,141 @@ async fn e2e_an_inconclusive_analysis_pauses_and_a_dry_run_metric_changes_nothin
     assert_eq!(status.phase, Some(RolloutPhase::Healthy));
     assert_ne!(status.stable_rs, old);
 }
+
+/// A step analysis on the real Prometheus of [`crate::prometheus_real`]: `rr_success_rate`
+/// of `api` is 0.91. `failure_condition` empty: below 0.95 is Failed.
+fn success_rate_template(url: &str, failure_condition: &str) -> String {
+    format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: success-rate}}
+spec:
+  dryRun: [{{metricName: dry}}]
+  metrics:
+    - name: success-rate
+      successCondition: result[0] >= 0.95
+      failureCondition: "{failure_condition}"
+      provider:
+        prometheus: {{address: "{url}", query: 'rr_success_rate{{service="api"}}'}}
+    - name: dry
+      successCondition: result[0] >= 0.99
+      provider:
+        prometheus: {{address: "{url}", query: 'rr_success_rate{{service="api"}}'}}
+"#
+    )
+}
+
+/// [`deploy_first`] with an AnalysisTemplate among the inputs.
+async fn deploy_first_with(
+    client: &Client,
+    ns: &str,
+    rollout_yaml: &str,
+    template: &str,
+) -> String {
+    let manifests = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("analysis.yaml", template),
+        ("rollout.yaml", rollout_yaml),
+    ]);
+    let run = finish(apply_wait(ns, manifests.path(), &[])).await;
+    assert_exit(&run, 0, "the first deploy");
+    rollout(client, ns).await.status.unwrap().stable_rs
+}
+
+/// The status of the namespace's last AnalysisRun.
+async fn last_analysis(client: &Client, ns: &str) -> rollout_runner::crd::AnalysisRunStatus {
+    let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), ns);
+    let run = runs.list(&ListParams::default()).await.unwrap().items.pop();
+    run.and_then(|r| r.status).expect("an AnalysisRun with a status")
+}
+
+#[tokio::test]
+async fn e2e_a_failing_prometheus_analysis_aborts_and_an_inconclusive_one_pauses() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let Some(prometheus) = crate::prometheus_real::prometheus_or_skip(
+        "e2e_a_failing_prometheus_analysis_aborts_and_an_inconclusive_one_pauses",
+    ) else {
+        return;
+    };
+    let steps = r#"
+        - setWeight: 20
+        - analysis: {templates: [{templateName: success-rate}]}
+        - setWeight: 60"#;
+
+    // 0.91 does not satisfy `result[0] >= 0.95`: Failed, the release is aborted.
+    let ns = TestNamespace::create(&client, "drive-prometheus-fail").await;
+    let old = deploy_first_with(
+        &client,
+        ns.name(),
+        &canary("web:1", steps, "", ""),
+        &success_rate_template(&prometheus.url, ""),
+    )
+    .await;
+    let failing = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("analysis.yaml", &success_rate_template(&prometheus.url, "")),
+        ("rollout.yaml", &canary("web:2", steps, "", "")),
+    ]);
+    let run = finish(apply_wait(ns.name(), failing.path(), &[])).await;
+    assert_exit(&run, 1, "a release with a failing analysis");
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert!(status.abort);
+    assert_eq!(status.stable_rs, old);
+    let analysis = last_analysis(&client, ns.name()).await;
+    assert_eq!(analysis.phase, AnalysisPhase::Failed);
+    let measured = &analysis
+        .metric_results
+        .iter()
+        .find(|r| r.name == "success-rate")
+        .unwrap()
+        .measurements[0];
+    assert_eq!(measured.value, "[0.91]");
+    assert!(
+        measured.metadata["explanation"].contains("result[0] >= 0.95"),
+        "{measured:?}"
+    );
+
+    // With a failureCondition that 0.91 does not meet either: Inconclusive, so the rollout
+    // pauses (exit 0 with --success-on-pause). The failing dry-run metric changes nothing.
+    let ns = TestNamespace::create(&client, "drive-prometheus-pause").await;
+    deploy_first_with(
+        &client,
+        ns.name(),
+        &canary("web:1", steps, "", ""),
+        &success_rate_template(&prometheus.url, ""),
+    )
+    .await;
+    let inconclusive = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        (
+            "analysis.yaml",
+            &success_rate_template(&prometheus.url, "result[0] < 0.5"),
+        ),
+        ("rollout.yaml", &canary("web:2", steps, "", "")),
+    ]);
+    let run = finish(apply_wait(
+        ns.name(),
+        inconclusive.path(),
+        &["--success-on-pause"],
+    ))
+    .await;
+    assert_exit(&run, 0, "a release paused by an inconclusive analysis");
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert!(!status.abort);
+    assert_eq!(
+        status.pause_conditions[0].reason,
+        PauseReason::InconclusiveAnalysis
+    );
+    let analysis = last_analysis(&client, ns.name()).await;
+    assert_eq!(analysis.phase, AnalysisPhase::Inconclusive);
+    let dry = analysis
+        .metric_results
+        .iter()
+        .find(|r| r.name == "dry")
+        .unwrap();
+    assert_eq!(dry.phase, AnalysisPhase::Failed);
+    assert!(dry.dry_run);
+}

@@ -3,6 +3,7 @@
 //! control plane that `tests/run` starts, and skip without it.
 
 mod analysis_check;
+mod backtest_real;
 mod contract_server;
 mod controller_e2e;
 mod controller_install;
@@ -14,6 +15,7 @@ mod examples;
 mod expr_props;
 mod forge_github;
 mod forge_gitlab;
+mod judge_real;
 mod lint;
 mod lint_props;
 mod operate_cli;

@@ -62,7 +62,38 @@ fn openmetrics(now: i64) -> String {
             out.push_str(&format!("{name}{{{labels}}} {value} {t}\n"));
         }
     }
+    out.push_str(&judge_series(now));
     out.push_str("# EOF\n");
+    out
+}
+
+/// Latency of a baseline and two canaries, one point a minute for an hour before `now`: the
+/// good canary has the baseline's spread of values, the bad one is 50 % slower (the judge's
+/// tests). And a success rate with an incident (the backtest's).
+fn judge_series(now: i64) -> String {
+    let mut out = String::from("# TYPE rr_judge_latency_ms gauge\n");
+    for (track, base, stride) in [("baseline", 100, 37), ("good", 100, 53), ("bad", 150, 29)] {
+        for i in 0..61 {
+            let t = now - 3600 + 60 * i;
+            let value = base + (i * stride) % 11;
+            out.push_str(&format!(
+                "rr_judge_latency_ms{{track=\"{track}\"}} {value} {t}\n"
+            ));
+        }
+    }
+    // A success rate with a known incident: 0.80 for the five minutes 40..=44 of the hour.
+    out.push_str("# TYPE rr_backtest_success gauge\n");
+    for i in 0..61 {
+        let t = now - 3600 + 60 * i;
+        let value = if (40..45).contains(&i) {
+            "0.80"
+        } else {
+            "0.99"
+        };
+        out.push_str(&format!(
+            "rr_backtest_success{{service=\"web\"}} {value} {t}\n"
+        ));
+    }
     out
 }
 
@@ -165,7 +196,7 @@ fn metric(query: &str, success: &str) -> Metric {
     .unwrap()
 }
 
-async fn measure(p: &RealPrometheus, metric: &Metric) -> Measurement {
+pub(crate) async fn measure(p: &RealPrometheus, metric: &Metric) -> Measurement {
     let providers = Providers::new(ProviderSettings {
         prometheus_address: Some(p.url.clone()),
         ..Default::default()
