@@ -7,6 +7,12 @@
 //! runs `rollout-runner apply --wait` as a user would; a watch records when each ReplicaSet
 //! becomes fully available, and the runner's debug log when it performs each action.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark prints its figures"
+)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;

@@ -689,7 +689,8 @@ async fn deploy_first_with(
 async fn last_analysis(client: &Client, ns: &str) -> rollout_runner::crd::AnalysisRunStatus {
     let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), ns);
     let run = runs.list(&ListParams::default()).await.unwrap().items.pop();
-    run.and_then(|r| r.status).expect("an AnalysisRun with a status")
+    run.and_then(|r| r.status)
+        .expect("an AnalysisRun with a status")
 }
 
 #[tokio::test]
