@@ -97,7 +97,27 @@ pub(crate) async fn drive<M: Metrics>(
             let options = remaining(&settings.run, deadline);
             tokio::select! {
                 outcome = driver.follow(namespace, name, &options) => {
-                    break outcome;
+                    let Ok(decided) = &outcome else { break outcome };
+                    if !decided.needs_settling() {
+                        break outcome;
+                    }
+                    // The driver may have died between the decision and the end of its work
+                    // (a rollback, the old version's scale-down): once the Lease is free, see
+                    // it through. A live driver releases the Lease when it is done.
+                    let wait = deadline.map(|d| {
+                        let left = d.duration_since(Timestamp::now());
+                        Duration::try_from(left).unwrap_or(Duration::ZERO)
+                    });
+                    let acquired = match wait {
+                        Some(wait) => tokio::time::timeout(wait, lease.acquired()).await.is_ok(),
+                        None => {
+                            lease.acquired().await;
+                            true
+                        }
+                    };
+                    if !acquired {
+                        break outcome;
+                    }
                 }
                 () = lease.acquired() => {
                     note(&format!("took over {namespace}/{name}"));

@@ -541,9 +541,14 @@ async fn e2e_a_blue_green_runner_killed_after_every_action_is_resumed_to_the_sam
             status.stable_rs
         );
     }
-    let mut expected = vec![(old.clone(), 0, 0), (status.stable_rs.clone(), 5, 5)];
+    let mut expected = vec![(old.clone(), 0, 0), (status.stable_rs.clone(), 3, 3)];
     expected.sort();
-    assert_eq!(replica_sets(&client, ns.name()).await, expected);
+    assert_eq!(
+        replica_sets(&client, ns.name()).await,
+        expected,
+        "{status:#?}\n{}",
+        finished.stderr
+    );
     assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
 }
 
