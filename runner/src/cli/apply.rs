@@ -16,13 +16,15 @@ use crate::crd::duration::parse_go_duration;
 use crate::driver::RunOptions;
 use crate::error::ExitStatus;
 use crate::metrics::Metrics;
-use crate::report::Outcome;
+use crate::report::reporters::{ReportSummary, Reporters};
 use crate::report::terminal::Terminal;
+use crate::report::{Fanout, Outcome, Reporter};
 
 use super::OutputFormat;
 use super::connection::ConnectionArgs;
 use super::drive::{DriveSettings, drive};
 use super::inputs::{Inputs, load_inputs};
+use super::report_args::{ReportArgs, finish_reports, sources_of, start_reporters_each};
 
 /// Apply manifests to the cluster, then (with `--wait`) see each Rollout through.
 ///
@@ -37,9 +39,18 @@ use super::inputs::{Inputs, load_inputs};
 /// job) is resumed by the next `apply --wait`. A Lease per Rollout makes sure only one process
 /// drives it; another runner follows and reports instead.
 ///
+/// With `--report`, each driven Rollout is reported as `simulate` reports it (a check run and a
+/// sticky comment per Rollout, commit statuses, webhooks); a reporting failure never changes
+/// the exit code.
+///
+/// With `--expect-plan HASH` (the hash `plan` printed for the same inputs), the command
+/// refuses to start, before it connects to the cluster, when what it would apply plans
+/// differently.
+///
 /// Exit codes: 0 promoted (or paused, with `--success-on-pause`), 1 aborted or degraded, or
-/// superseded by a newer release, 2 invalid input or runner error, 3 timed out while still
-/// progressing, 130 interrupted (the rollout keeps its state).
+/// superseded by a newer release, 2 invalid input, runner error or a plan that differs from
+/// `--expect-plan`, 3 timed out while still progressing, 130 interrupted (the rollout keeps
+/// its state).
 #[derive(Debug, Args)]
 pub(crate) struct ApplyArgs {
     #[command(flatten)]
@@ -82,6 +93,15 @@ pub(crate) struct ApplyArgs {
     /// this long after this one dies.
     #[arg(long, value_name = "DURATION", default_value = "15s")]
     lease_duration: String,
+
+    /// Refuse to start (exit 2) unless the plan of the inputs has this hash: the `sha256:...`
+    /// that `rollout-runner plan` printed for the same inputs (without `--rollout`), e.g. on
+    /// the reviewed pull request.
+    #[arg(long, value_name = "HASH")]
+    expect_plan: Option<String>,
+
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 /// The result of one Rollout's drive.
@@ -89,6 +109,8 @@ struct Driven {
     namespace: String,
     name: String,
     outcome: Result<Outcome, String>,
+    /// What the reporters of this Rollout did, when any ran.
+    reports: Option<ReportSummary>,
 }
 
 impl Driven {
@@ -134,6 +156,15 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         Ok(set) => set,
         Err(status) => return Ok(status),
     };
+    if let Some(expected) = &args.expect_plan
+        && let Err(message) = check_plan(&set, expected)
+    {
+        eprintln!("error: {message}");
+        return Ok(ExitStatus::Error);
+    }
+    if !args.wait && !args.report.report.is_empty() {
+        eprintln!("warning: --report reports a release while it is driven: add --wait");
+    }
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         let connection = args.connection.connect().await?;
@@ -194,32 +225,50 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
                 )
             })
             .collect();
-        let driving = rollouts.iter().map(|(namespace, name)| {
-            let cluster = KubeCluster::new(connection.client.clone(), namespace);
-            let settings = settings.clone();
-            let metrics = &metrics;
-            let verbose = args.verbose;
-            async move {
-                let outcome =
-                    drive_applied(&cluster, metrics, namespace, name, settings, verbose).await;
-                Driven {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    outcome,
-                }
-            }
-        });
+        let ci = crate::ci::CiContext::detect(crate::ci::process_env, &std::env::current_dir()?);
+        let mut reporters =
+            start_reporters_each(&args.report, &ci, &sources_of(&set), rollouts.len())?;
+        let driving =
+            rollouts
+                .iter()
+                .zip(reporters.iter_mut())
+                .map(|((namespace, name), reporters)| {
+                    let cluster = KubeCluster::new(connection.client.clone(), namespace);
+                    let settings = settings.clone();
+                    let metrics = &metrics;
+                    let verbose = args.verbose;
+                    async move {
+                        let outcome = drive_applied(
+                            &cluster, metrics, reporters, namespace, name, settings, verbose,
+                        )
+                        .await;
+                        Driven {
+                            namespace: namespace.clone(),
+                            name: name.clone(),
+                            outcome,
+                            reports: None,
+                        }
+                    }
+                });
         let all = futures::future::join_all(driving);
         let driven = tokio::select! {
-            driven = all => driven,
+            driven = all => Some(driven),
             signal = super::interrupted() => {
                 eprintln!(
                     "\n{signal}: stopped between actions; the rollouts keep their state and the \
                      next `apply --wait` resumes them"
                 );
-                return Ok(ExitStatus::Interrupted);
+                None
             }
         };
+        // Reports are sent (within their flush timeout) even when interrupted.
+        let summaries = futures::future::join_all(reporters.into_iter().map(finish_reports)).await;
+        let Some(mut driven) = driven else {
+            return Ok(ExitStatus::Interrupted);
+        };
+        for (result, summary) in driven.iter_mut().zip(summaries) {
+            result.reports = summary;
+        }
         match args.output {
             OutputFormat::Text => {
                 let mut out = std::io::stdout().lock();
@@ -252,6 +301,7 @@ pub(crate) fn cluster_metrics(client: &kube::Client) -> crate::metrics::cluster:
 async fn drive_applied<M: Metrics>(
     cluster: &KubeCluster,
     metrics: &M,
+    reporters: &mut Reporters,
     namespace: &str,
     name: &str,
     mut settings: DriveSettings,
@@ -265,9 +315,29 @@ async fn drive_applied<M: Metrics>(
     settings.run.target_template = rollout.spec.template.clone();
     let mut terminal = Terminal::new(std::io::stderr());
     terminal.verbose = verbose;
-    drive(cluster, metrics, &mut terminal, namespace, name, &settings)
-        .await
-        .map_err(|e| e.to_string())
+    let outcome = if reporters.is_empty() {
+        drive(cluster, metrics, &mut terminal, namespace, name, &settings).await
+    } else {
+        let mut fanout = Fanout(vec![&mut terminal as &mut dyn Reporter, reporters]);
+        drive(cluster, metrics, &mut fanout, namespace, name, &settings).await
+    };
+    outcome.map_err(|e| e.to_string())
+}
+
+/// `Err` with a message naming both hashes when the plan of `set` is not `expected`.
+fn check_plan(set: &crate::manifest::ManifestSet, expected: &str) -> Result<(), String> {
+    let plans = crate::planning::plan_set(set, None)
+        .map_err(|e| format!("--expect-plan: cannot plan the inputs: {e}; nothing was applied"))?;
+    let actual = crate::planning::combined_hash(&plans);
+    if actual == expected.trim() {
+        return Ok(());
+    }
+    Err(format!(
+        "the plan of the inputs is {actual}, not the expected {}; nothing was applied\n\
+         hint: run `rollout-runner plan` on the same inputs (same values and --set) and review \
+         what changed, then pass its hash",
+        expected.trim()
+    ))
 }
 
 fn print_applied(applied: &[Applied], dry_run: bool) {
@@ -301,6 +371,7 @@ fn print_json(applied: &[Applied], driven: &[Driven]) {
                 "outcome": d.outcome.as_ref().ok(),
                 "error": d.outcome.as_ref().err(),
                 "exitCode": d.exit_status().code(),
+                "reports": d.reports,
             })
         })
         .collect();

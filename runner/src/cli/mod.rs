@@ -230,3 +230,15 @@ pub(crate) async fn interrupted() -> &'static str {
         "SIGINT"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand's flags, flattened ones included (`ReportArgs` on `simulate`, `apply`,
+    /// `status`, `plan`), are distinct: clap panics on a clash only when the command runs.
+    #[test]
+    fn flags_do_not_clash() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,6 +1,7 @@
-//! The reporting flags, shared by every command that drives or watches a release (`simulate`
-//! today; `apply --wait` and `status --watch` flatten the same [`ReportArgs`]), and the one
-//! function that turns them into running reporters: [`start_reporters`].
+//! The reporting flags, shared by every command that drives or watches a release (`simulate`,
+//! `apply --wait`, `status --watch`) and by `plan --comment`, which all flatten the same
+//! [`ReportArgs`]; the functions that turn them into running reporters
+//! ([`start_reporters`], [`start_reporters_each`]) and finish them ([`finish_reports`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use clap::{Args, ValueEnum};
 
 use crate::ci::{self, CiContext};
 use crate::manifest::ManifestSet;
-use crate::report::reporters::Reporters;
+use crate::report::reporters::{ReportSummary, Reporters};
 use crate::report::sources::Sources;
 
 /// A reporter to start.
@@ -170,6 +171,19 @@ pub fn start_reporters(
     ci: &CiContext,
     sources: Sources,
 ) -> anyhow::Result<Reporters> {
+    let mut started = start_reporters_each(args, ci, &sources, 1)?;
+    Ok(started.pop().unwrap_or_default())
+}
+
+/// [`start_reporters`] for `count` Rollouts driven side by side (`apply --wait`): the flags are
+/// resolved (and their warnings printed) once, and each Rollout gets its own reporters, so its
+/// own check run and comment.
+pub fn start_reporters_each(
+    args: &ReportArgs,
+    ci: &CiContext,
+    sources: &Sources,
+    count: usize,
+) -> anyhow::Result<Vec<Reporters>> {
     let resolved = crate::settings::resolve_reports(args, ci::process_env, ci)?;
     let mut stderr = std::io::stderr();
     for warning in &resolved.warnings {
@@ -177,5 +191,34 @@ pub fn start_reporters(
     }
     // reqwest (aws-lc-rs) and kube (ring) both bring a rustls provider: choose one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    Ok(Reporters::start(resolved.config, sources))
+    Ok((0..count)
+        .map(|_| Reporters::start(resolved.config.clone(), sources.clone()))
+        .collect())
+}
+
+/// Wait for the reporters and say on stderr how many calls they made. `None` when no reporter
+/// ran.
+pub async fn finish_reports(reporters: Reporters) -> Option<ReportSummary> {
+    if reporters.is_empty() {
+        return None;
+    }
+    let summary = reporters.finish().await;
+    let mut stderr = std::io::stderr();
+    for (name, counts) in [
+        ("github", &summary.github),
+        ("gitlab", &summary.gitlab),
+        ("webhook", &summary.webhook),
+    ] {
+        if let Some(counts) = counts {
+            let _ = writeln!(
+                stderr,
+                "reported to {name}: {} API calls ({} failed, {} reports dropped)",
+                counts.calls, counts.failed, counts.dropped
+            );
+        }
+    }
+    if let Some(url) = &summary.check_url {
+        let _ = writeln!(stderr, "check run: {url}");
+    }
+    Some(summary)
 }

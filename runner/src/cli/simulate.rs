@@ -16,7 +16,7 @@ use crate::simulation::{Scenario, Simulation};
 
 use super::OutputFormat;
 use super::inputs::{Inputs, load_inputs};
-use super::report_args::{ReportArgs, sources_of, start_reporters};
+use super::report_args::{ReportArgs, finish_reports, sources_of, start_reporters};
 
 /// Run a release against an in-memory cluster on a virtual clock: the real driver loop
 /// (observe, plan, act, record status) with pods that become ready after a delay, scripted
@@ -203,30 +203,4 @@ async fn drive(
     }
     let mut fanout = Fanout(vec![output, reporters]);
     simulation.run(&mut fanout).await
-}
-
-/// Wait for the reporters and say on stderr how many calls they made.
-async fn finish_reports(reporters: Reporters) -> Option<crate::report::reporters::ReportSummary> {
-    if reporters.is_empty() {
-        return None;
-    }
-    let summary = reporters.finish().await;
-    let mut stderr = std::io::stderr();
-    for (name, counts) in [
-        ("github", &summary.github),
-        ("gitlab", &summary.gitlab),
-        ("webhook", &summary.webhook),
-    ] {
-        if let Some(counts) = counts {
-            let _ = writeln!(
-                stderr,
-                "reported to {name}: {} API calls ({} failed, {} reports dropped)",
-                counts.calls, counts.failed, counts.dropped
-            );
-        }
-    }
-    if let Some(url) = &summary.check_url {
-        let _ = writeln!(stderr, "check run: {url}");
-    }
-    Some(summary)
 }

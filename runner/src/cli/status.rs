@@ -15,10 +15,12 @@ use crate::driver::{Driver, RunOptions, evaluate, phase_line};
 use crate::engine::phase::observed_phase;
 use crate::error::ExitStatus;
 use crate::metrics::scripted::Scripted;
-use crate::report::{Outcome, Reporter, Update};
+use crate::report::sources::Sources;
+use crate::report::{Fanout, Outcome, Reporter, Update};
 
 use super::OutputFormat;
 use super::operations::{RolloutArg, duration_flag, read_rollout, runtime};
+use super::report_args::{ReportArgs, finish_reports, start_reporters};
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
@@ -42,6 +44,11 @@ pub(crate) struct StatusArgs {
     /// `text`: `Phase - message` lines. `json`: one document at the end.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
+
+    /// With `--watch`, the release is reported as `apply --wait` reports it (check run, sticky
+    /// comment, statuses, webhooks), whoever drives it.
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 /// Prints `Phase - message` each time it changes, and keeps the rollout as last seen.
@@ -93,18 +100,33 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             rollout: None,
             print: text,
         };
+        if !args.watch && !args.report.report.is_empty() {
+            eprintln!("warning: --report reports a release while it is watched: add --watch");
+        }
         let (outcome, last) = if args.watch {
             let cluster = KubeCluster::new(connection.client.clone(), namespace);
             // Following never measures anything; the driver only needs some provider.
             let metrics = Scripted::new(Timestamp::now(), Default::default());
-            let mut driver = Driver::new(&cluster, &metrics, &mut lines);
-            let outcome = tokio::select! {
-                outcome = driver.follow(namespace, name, &options) => outcome?,
-                signal = super::interrupted() => {
-                    eprintln!("\n{signal}: stopped watching `{namespace}/{name}`");
-                    return Ok(ExitStatus::Interrupted);
+            let ci =
+                crate::ci::CiContext::detect(crate::ci::process_env, &std::env::current_dir()?);
+            // No manifests here: annotations cannot point at files.
+            let mut reporters = start_reporters(&args.report, &ci, Sources::default())?;
+            let followed = {
+                let mut fanout = Fanout(vec![&mut lines as &mut dyn Reporter, &mut reporters]);
+                let mut driver = Driver::new(&cluster, &metrics, &mut fanout);
+                tokio::select! {
+                    outcome = driver.follow(namespace, name, &options) => Some(outcome),
+                    signal = super::interrupted() => {
+                        eprintln!("\n{signal}: stopped watching `{namespace}/{name}`");
+                        None
+                    }
                 }
             };
+            finish_reports(reporters).await;
+            let Some(outcome) = followed else {
+                return Ok(ExitStatus::Interrupted);
+            };
+            let outcome = outcome?;
             (Some(outcome), lines.rollout.unwrap_or(rollout))
         } else {
             let line = phase_line(&rollout);

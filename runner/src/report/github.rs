@@ -104,6 +104,9 @@ pub(crate) enum GithubJob {
     },
     Check(CheckJob),
     Comment(String),
+    /// The hidden marker that finds the sticky comment, for comments that are not a release's
+    /// (`plan --comment`).
+    Marker(String),
     DeploymentCreate {
         description: String,
     },
@@ -554,6 +557,10 @@ impl Executor<GithubJob> for GithubExecutor {
             }
             GithubJob::Check(check) => self.check(check).await,
             GithubJob::Comment(body) => self.comment(body).await,
+            GithubJob::Marker(marker) => {
+                self.marker = marker.clone();
+                Ok(())
+            }
             GithubJob::DeploymentCreate { description } => self.deployment(description).await,
             GithubJob::DeploymentStatus { state, description } => {
                 self.deployment_status(state, description).await
@@ -825,6 +832,27 @@ impl GithubReporter {
     /// The calls made so far.
     pub fn calls(&self) -> CallCounts {
         self.counters.snapshot()
+    }
+
+    /// Post `body` as the sticky comment of the configured pull request that holds `marker`
+    /// (`body` must contain it): the comment found by it is edited in place, else one is
+    /// created. Retried as reports are; never fails (the counts tell). Nothing is posted
+    /// without a pull request or with `comment` off. Writes no GitHub Actions files.
+    pub async fn sticky_comment(
+        config: GithubConfig,
+        options: &DeliveryOptions,
+        marker: &str,
+        body: &str,
+    ) -> CallCounts {
+        let post = config.comment && config.pr.is_some();
+        let reporter = Self::start(config, Sources::default(), options);
+        if post {
+            reporter.worker.send(GithubJob::Marker(marker.to_string()));
+            reporter.worker.send(GithubJob::Comment(body.to_string()));
+        }
+        let counters = reporter.counters.clone();
+        let _ = reporter.worker.close(reporter.flush_timeout).await;
+        counters.snapshot()
     }
 
     /// Whether a check run (not only a status) is requested.

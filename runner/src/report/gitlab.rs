@@ -71,6 +71,9 @@ pub(crate) enum GitlabJob {
         description: String,
     },
     Note(String),
+    /// The hidden marker that finds the sticky note, for notes that are not a release's
+    /// (`plan --comment`).
+    Marker(String),
 }
 
 impl Job for GitlabJob {
@@ -240,6 +243,10 @@ impl Executor<GitlabJob> for GitlabExecutor {
             }
             GitlabJob::Status { state, description } => self.status(state, description).await,
             GitlabJob::Note(body) => self.note(body).await,
+            GitlabJob::Marker(marker) => {
+                self.marker = marker.clone();
+                Ok(())
+            }
         }
     }
 }
@@ -314,6 +321,26 @@ impl GitlabReporter {
             flush_timeout: options.flush_timeout,
             finished: false,
         }
+    }
+
+    /// Post `body` as the sticky note of the configured merge request that holds `marker`
+    /// (`body` must contain it): the note found by it is edited in place, else one is created.
+    /// Retried as reports are; never fails (the counts tell). Nothing is posted without a
+    /// merge request, a token with the `api` scope, or with `note` off.
+    pub async fn sticky_note(
+        config: GitlabConfig,
+        options: &DeliveryOptions,
+        marker: &str,
+        body: &str,
+    ) -> CallCounts {
+        let reporter = Self::start(config, options);
+        if reporter.note {
+            reporter.worker.send(GitlabJob::Marker(marker.to_string()));
+            reporter.worker.send(GitlabJob::Note(body.to_string()));
+        }
+        let counters = reporter.counters.clone();
+        let _ = reporter.worker.close(reporter.flush_timeout).await;
+        counters.snapshot()
     }
 
     pub fn release(&self) -> &Release {

@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
 
 pub(crate) const TOKEN: &str = "ghs_TOPSECRETtoken0123456789";
-const SHA: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+pub(crate) const SHA: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
 /// How the fake answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

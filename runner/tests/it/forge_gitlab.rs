@@ -20,19 +20,19 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::a
 
 use super::forge_github::repo_root;
 
-const TOKEN: &str = "glpat-TOPSECRET0123456789";
-const SHA: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+pub(crate) const TOKEN: &str = "glpat-TOPSECRET0123456789";
+pub(crate) const SHA: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
 #[derive(Default)]
-struct State {
-    calls: Vec<(String, String, Value)>,
-    violations: Vec<String>,
-    notes: Vec<(u64, String)>,
+pub(crate) struct State {
+    pub(crate) calls: Vec<(String, String, Value)>,
+    pub(crate) violations: Vec<String>,
+    pub(crate) notes: Vec<(u64, String)>,
     status_states: std::collections::BTreeMap<String, String>,
     next: u64,
 }
 
-struct FakeGitlab(Arc<Mutex<State>>);
+pub(crate) struct FakeGitlab(pub(crate) Arc<Mutex<State>>);
 
 impl Respond for FakeGitlab {
     fn respond(&self, request: &Request) -> ResponseTemplate {
