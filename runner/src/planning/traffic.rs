@@ -637,6 +637,49 @@ fn route_matches(matches: &[RouteMatch]) -> String {
         .join(", or ")
 }
 
+/// A managed route (header or mirror) in every Istio VirtualService of `routing`.
+fn istio_managed_route(
+    routing: &RolloutTrafficRouting,
+    route: &str,
+    value: &str,
+    out: &mut Vec<TrafficObject>,
+) {
+    if let Some(istio) = &routing.istio {
+        for vs in istio.all_virtual_services() {
+            out.push(object(
+                "istio",
+                "VirtualService",
+                &vs.name,
+                "",
+                vec![field(format!("spec.http[name={route}]"), value)],
+            ));
+        }
+    }
+}
+
+/// A managed route (header or mirror) as a rule in every Gateway API route that takes them.
+fn gateway_managed_route(
+    routing: &RolloutTrafficRouting,
+    route: &str,
+    value: &str,
+    out: &mut Vec<TrafficObject>,
+) {
+    if let Some(Ok(gateway)) = routing.gateway_api_config() {
+        for (kind, name, _) in gateway_routes(&gateway)
+            .into_iter()
+            .filter(|(_, _, header_routes)| *header_routes)
+        {
+            out.push(object(
+                "gatewayAPI",
+                kind,
+                &name,
+                "",
+                vec![field(format!("spec.rules[name={route}]"), value)],
+            ));
+        }
+    }
+}
+
 fn header_route_objects(
     rollout: &Rollout,
     routing: &RolloutTrafficRouting,
@@ -651,20 +694,7 @@ fn header_route_objects(
         None => "removed".to_string(),
     };
     let mut out = Vec::new();
-    if let Some(istio) = &routing.istio {
-        for vs in istio.all_virtual_services() {
-            out.push(object(
-                "istio",
-                "VirtualService",
-                &vs.name,
-                "",
-                vec![field(
-                    format!("spec.http[name={}]", route.name),
-                    value.clone(),
-                )],
-            ));
-        }
-    }
+    istio_managed_route(routing, &route.name, &value, &mut out);
     if let Some(alb) = &routing.alb {
         let prefix = alb.annotation_prefix_or_default();
         for ingress in alb.ingress_names() {
@@ -731,23 +761,7 @@ fn header_route_objects(
             )],
         ));
     }
-    if let Some(Ok(gateway)) = routing.gateway_api_config() {
-        for (kind, name, _) in gateway_routes(&gateway)
-            .into_iter()
-            .filter(|(_, _, header_routes)| *header_routes)
-        {
-            out.push(object(
-                "gatewayAPI",
-                kind,
-                &name,
-                "",
-                vec![field(
-                    format!("spec.rules[name={}]", route.name),
-                    value.clone(),
-                )],
-            ));
-        }
-    }
+    gateway_managed_route(routing, &route.name, &value, &mut out);
     out
 }
 
@@ -765,37 +779,8 @@ fn mirror_route_objects(
         None => "removed".to_string(),
     };
     let mut out = Vec::new();
-    if let Some(istio) = &routing.istio {
-        for vs in istio.all_virtual_services() {
-            out.push(object(
-                "istio",
-                "VirtualService",
-                &vs.name,
-                "",
-                vec![field(
-                    format!("spec.http[name={}]", route.name),
-                    value.clone(),
-                )],
-            ));
-        }
-    }
-    if let Some(Ok(gateway)) = routing.gateway_api_config() {
-        for (kind, name, _) in gateway_routes(&gateway)
-            .into_iter()
-            .filter(|(_, _, header_routes)| *header_routes)
-        {
-            out.push(object(
-                "gatewayAPI",
-                kind,
-                &name,
-                "",
-                vec![field(
-                    format!("spec.rules[name={}]", route.name),
-                    value.clone(),
-                )],
-            ));
-        }
-    }
+    istio_managed_route(routing, &route.name, &value, &mut out);
+    gateway_managed_route(routing, &route.name, &value, &mut out);
     out
 }
 
