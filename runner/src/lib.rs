@@ -1,36 +1,36 @@
 //! rollout-runner: progressive delivery for Kubernetes, run from CI.
 //!
-//! Layers (a module imports only from its own layer or lower ones; see
-//! `architecture.md` in the design notes):
+//! This crate is the binary's: the command line ([`cli`], [`settings`]), the driver loop that
+//! observes, plans and acts ([`driver`]), the in-cluster [`controller`] and the [`simulation`].
+//! Everything below it lives in one crate per layer (`runner/crates/`), re-exported here under
+//! the module names they had before the split, as the `kube` crate re-exports kube-core,
+//! kube-client and kube-runtime:
 //!
-//! | layer | modules |
-//! | --- | --- |
-//! | vocabulary | [`crd`], [`observed`], [`plan`], [`operate`], [`error`] |
-//! | pure logic | [`engine`], [`analysis`], [`expr`], [`judge`], [`render`] |
-//! | adapters | [`ci`], [`cluster`], [`metrics`], [`report`], [`traffic`] |
-//! | orchestration | [`driver`], [`controller`], [`simulation`] |
-//! | entry | [`cli`], [`settings`] |
+//! | layer | crate | modules |
+//! | --- | --- | --- |
+//! | vocabulary | `rollout-runner-api` | [`crd`], [`observed`], [`plan`], [`error`] |
+//! | pure logic | `rollout-runner-expr`, `rollout-runner-judge` | [`expr`], [`judge`] |
+//! | pure logic | `rollout-runner-core` | [`engine`], [`analysis`], [`planning`], [`validate`], [`manifest`], [`operate`] |
+//! | inputs | `rollout-runner-render` | [`render`], [`ci`] |
+//! | adapters | `rollout-runner-metrics`, `-traffic`, `-cluster`, `-report` | [`metrics`], [`traffic`], [`cluster`], [`report`] |
+//! | orchestration | this crate | [`driver`], [`controller`], [`simulation`] |
+//! | entry | this crate | [`cli`], [`settings`] |
+//!
+//! A crate imports only from its own layer or lower ones; Cargo enforces it.
 
-pub mod analysis;
-pub mod ci;
+pub use rollout_runner_api::{crd, error, observed, plan};
+pub use rollout_runner_cluster as cluster;
+pub use rollout_runner_core::{analysis, engine, manifest, operate, planning, validate};
+pub use rollout_runner_expr as expr;
+pub use rollout_runner_judge as judge;
+pub use rollout_runner_metrics as metrics;
+pub use rollout_runner_render as render;
+pub use rollout_runner_render::ci;
+pub use rollout_runner_report as report;
+pub use rollout_runner_traffic as traffic;
+
 pub mod cli;
-pub mod cluster;
 pub mod controller;
-pub mod crd;
 pub mod driver;
-pub mod engine;
-pub mod error;
-pub mod expr;
-pub mod judge;
-pub mod manifest;
-pub mod metrics;
-pub mod observed;
-pub mod operate;
-pub mod plan;
-pub mod planning;
-pub mod render;
-pub mod report;
 pub mod settings;
 pub mod simulation;
-pub mod traffic;
-pub mod validate;

@@ -267,7 +267,7 @@ async fn drive(case: Case) {
     let mut release = apply_wait(ns, v2.path(), &[]);
     release.env(
         "ROLLOUT_RUNNER_LOG",
-        "rollout_runner::driver=debug,rollout_runner::traffic=debug",
+        "rollout_runner::driver=debug,rollout_runner_traffic=debug",
     );
     let running = Running::start(release);
     for (index, weight, routes) in case.stops {
