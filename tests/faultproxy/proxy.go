@@ -318,7 +318,10 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-cache, private")
 		w.WriteHeader(http.StatusOK)
-		_ = json.NewEncoder(w).Encode(map[string]any{"type": "ERROR", "object": s})
+		_ = json.NewEncoder(w).Encode(struct {
+			Type   string `json:"type"`
+			Object status `json:"object"`
+		}{"ERROR", s})
 	case faultDelay:
 		if rule.Delay > 0 && !sleepCtx(r.Context(), time.Duration(rule.Delay)) {
 			return
