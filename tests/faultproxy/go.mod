@@ -1,0 +1,3 @@
+module github.com/rollout-runner/rollout-runner/tests/faultproxy
+
+go 1.26
