@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -67,6 +68,7 @@ type fakeKubelet struct {
 
 	proc     *procpod.Manager // nil without --run-image
 	procOpts procpod.Options
+	logsPort int // the container logs endpoint (process pods only)
 }
 
 func fakeKubeletMain(argv []string) int {
@@ -136,6 +138,14 @@ func fakeKubeletMain(argv []string) int {
 }
 
 func (k *fakeKubelet) run(ctx context.Context) error {
+	var logsListener net.Listener
+	if k.procOpts.IPs != nil {
+		var err error
+		if logsListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		k.logsPort = logsListener.Addr().(*net.TCPAddr).Port
+	}
 	for i, n := range k.nodes {
 		if err := k.registerNode(ctx, i, n); err != nil {
 			return fmt.Errorf("registering node %s: %w", n, err)
@@ -149,6 +159,8 @@ func (k *fakeKubelet) run(ctx context.Context) error {
 	if k.procOpts.IPs != nil {
 		k.procOpts.Notify = func(key string) { k.q.Add(key) }
 		k.proc = procpod.NewManager(k.procOpts)
+		go k.serveContainerLogs(ctx, logsListener)
+		log.Printf("process pods: container logs endpoint on 127.0.0.1:%d", k.logsPort)
 	}
 	enqueue := func(o any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(o); err == nil {
@@ -224,10 +236,21 @@ func (k *fakeKubelet) registerNode(ctx context.Context, index int, name string) 
 	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, LastHeartbeatTime: now, LastTransitionTime: now}
 	}
+	addresses := []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: k.nodeIPs[name]},
+		{Type: corev1.NodeHostName, Address: name},
+	}
+	var endpoints corev1.NodeDaemonEndpoints
+	if k.logsPort > 0 {
+		// Where the apiserver finds this "kubelet" for pods/log (it prefers InternalDNS).
+		addresses = append(addresses, corev1.NodeAddress{Type: corev1.NodeInternalDNS, Address: "127.0.0.1"})
+		endpoints.KubeletEndpoint.Port = int32(k.logsPort)
+	}
 	n.Status = corev1.NodeStatus{
-		Capacity:    capacity,
-		Allocatable: capacity,
-		Phase:       corev1.NodeRunning,
+		DaemonEndpoints: endpoints,
+		Capacity:        capacity,
+		Allocatable:     capacity,
+		Phase:           corev1.NodeRunning,
 		Conditions: []corev1.NodeCondition{
 			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady"),
 			cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory"),
@@ -235,10 +258,7 @@ func (k *fakeKubelet) registerNode(ctx context.Context, index int, name string) 
 			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID"),
 			cond(corev1.NodeNetworkUnavailable, corev1.ConditionFalse, "RouteCreated"),
 		},
-		Addresses: []corev1.NodeAddress{
-			{Type: corev1.NodeInternalIP, Address: k.nodeIPs[name]},
-			{Type: corev1.NodeHostName, Address: name},
-		},
+		Addresses: addresses,
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID: name, SystemUUID: name, BootID: name,
 			KernelVersion: "fake", OSImage: "fake", ContainerRuntimeVersion: "fake://1.0",

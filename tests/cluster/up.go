@@ -244,6 +244,9 @@ func up(argv []string) int {
 		// lifecycle controller (it taints new nodes not-ready until that controller clears it).
 		"--disable-admission-plugins=TaintNodesByCondition",
 		"--allow-privileged=true", "--profiling=false",
+		// pods/log of process pods: the fake kubelet's endpoint is the nodes' InternalDNS
+		// address (127.0.0.1); nodes without one are reached as before.
+		"--kubelet-preferred-address-types=InternalDNS,Hostname,InternalIP,ExternalDNS,ExternalIP",
 		"--v="+strconv.Itoa(*verbosity)); err != nil {
 		return fail("kube-apiserver: %v", err)
 	}

@@ -826,3 +826,21 @@ func orRoot(d string) string {
 	}
 	return d
 }
+
+// LogFile returns the log file of a container of a process pod this manager runs or ran
+// (kept until the pod is removed), and a channel closed when the pod's containers are gone.
+func (m *Manager) LogFile(ns, name, ctr string) (string, <-chan struct{}, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	uid, ok := m.keys[ns+"/"+name]
+	if !ok {
+		return "", nil, false
+	}
+	p := m.pods[uid]
+	for _, c := range append(append([]*container(nil), p.init...), p.ctrs...) {
+		if c.spec.Name == ctr {
+			return filepath.Join(p.dir, ctr+".log"), p.done, true
+		}
+	}
+	return "", nil, false
+}
