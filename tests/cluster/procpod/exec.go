@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // ExecSpec is what the runtime hands the pod-exec helper (as JSON on fd 3): the helper runs
@@ -69,6 +72,13 @@ func ExecMain() int {
 	if err := os.Chdir(dir); err != nil {
 		return execFail("working directory %s: %v", dir, err)
 	}
+	// Open the program as root, exec it by descriptor after dropping privileges: the user
+	// needs execute permission on the file only, not search permission on its directories
+	// (a build tree under a private home directory).
+	exe, err := openExecutable(s.Path)
+	if err != nil {
+		return execFail("%v", err)
+	}
 	groups := make([]int, len(s.Groups))
 	for i, g := range s.Groups {
 		groups[i] = int(g)
@@ -90,8 +100,41 @@ func ExecMain() int {
 	if os.Getppid() == 1 {
 		return execFail("the fake kubelet is gone")
 	}
-	err = syscall.Exec(s.Path, s.Argv, s.Env)
+	err = execveat(exe, s.Argv, s.Env)
 	return execFail("exec %s: %v", s.Path, err)
+}
+
+func openExecutable(path string) (int, error) {
+	// A script is run by its interpreter through /dev/fd/N: that descriptor must stay open.
+	flags := unix.O_RDONLY
+	head := make([]byte, 2)
+	if f, err := os.Open(path); err == nil {
+		n, _ := f.Read(head)
+		f.Close()
+		if n < 2 || string(head) != "#!" {
+			flags |= unix.O_CLOEXEC
+		}
+	}
+	fd, err := unix.Open(path, flags, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+func execveat(fd int, argv, env []string) error {
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return err
+	}
+	envp, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return err
+	}
+	empty, _ := syscall.BytePtrFromString("")
+	_, _, e := syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)),
+		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
+	return e
 }
 
 func execFail(format string, args ...any) int {
