@@ -311,3 +311,48 @@ func TestRestartPolicies(t *testing.T) {
 	})
 	h.waitStatus(t, ok, "Succeeded", func(s *corev1.PodStatus) bool { return s.Phase == corev1.PodSucceeded })
 }
+
+func TestLivenessAndExecProbes(t *testing.T) {
+	h := newHarness(t)
+	if h.m.nsenter == "" {
+		t.Skip("nsenter is missing")
+	}
+	// Liveness fails (never healthy): SIGTERM, the server exits 0, Always restarts it.
+	sick := testPodSpec("sick", "example.com/server", func(p *corev1.Pod) {
+		c := &p.Spec.Containers[0]
+		c.Env = []corev1.EnvVar{{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+			{Name: "READY_AFTER", Value: "1h"}}
+		c.LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}},
+			PeriodSeconds: 1, FailureThreshold: 2}
+	})
+	s := h.waitStatus(t, sick, "restarted after failed liveness probes", func(s *corev1.PodStatus) bool {
+		return s.ContainerStatuses[0].RestartCount >= 1
+	})
+	if l := s.ContainerStatuses[0].LastTerminationState.Terminated; l == nil || l.ExitCode != 0 || l.Reason != "Completed" {
+		t.Fatalf("last state after the liveness kill: %+v", s.ContainerStatuses[0])
+	}
+	logs, _ := os.ReadFile(filepath.Join(h.m.o.PodsDir, "ns1_sick_uid-sick", "main.log"))
+	if !strings.Contains(string(logs), "got SIGTERM") {
+		t.Fatalf("log: %s", logs)
+	}
+
+	// An exec readiness probe runs in the container's mount namespace: it sees the file the
+	// container writes to its emptyDir, which the host does not.
+	t.Cleanup(func() { _ = os.Remove("/procpod-test-state") }) // the (empty) mount point on the host
+	execp := testPodSpec("execp", "example.com/root-shell", func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		c := &p.Spec.Containers[0]
+		c.VolumeMounts = []corev1.VolumeMount{{Name: "state", MountPath: "/procpod-test-state"}}
+		c.Args = []string{"sleep 1; touch /procpod-test-state/ok; exec sleep 60"}
+		c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", "/procpod-test-state/ok"}}},
+			PeriodSeconds: 1}
+	})
+	start := time.Now()
+	h.waitStatus(t, execp, "Ready by the exec probe", ready)
+	if time.Since(start) < time.Second {
+		t.Fatal("Ready before the file existed")
+	}
+	if _, err := os.Stat("/procpod-test-state/ok"); err == nil {
+		t.Fatal("the container's emptyDir content is visible on the host")
+	}
+}
