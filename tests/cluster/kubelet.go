@@ -5,9 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
+	"net/netip"
+	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -25,6 +31,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/component-base/version"
+
+	"github.com/rollout-runner/rollout-runner/tests/cluster/procpod"
 )
 
 // Fault-injection annotations, read from the pod (set them on a pod template and every pod
@@ -57,6 +65,10 @@ type fakeKubelet struct {
 	state  map[types.UID]*podState
 	nextIP uint32
 	nextRR int
+
+	proc     *procpod.Manager // nil without --run-image
+	procOpts procpod.Options
+	logsPort int // the container logs endpoint (process pods only)
 }
 
 func fakeKubeletMain(argv []string) int {
@@ -66,6 +78,11 @@ func fakeKubeletMain(argv []string) int {
 	readyDelay := fs.Duration("pod-ready-delay", time.Second, "default delay between a pod starting to run and becoming Ready")
 	runDuration := fs.Duration("pod-run-duration", time.Second, "default run time of pods that terminate (restartPolicy Never/OnFailure)")
 	bind := fs.Bool("bind", false, "bind unscheduled pods to the fake nodes (when no kube-scheduler runs)")
+	var runImages stringList
+	fs.Var(&runImages, "run-image", "NAME=PATH[:CONFIG]: run containers of image NAME as host processes of PATH (repeatable; see README)")
+	podCIDR := fs.String("process-pod-cidr", defaultProcessPodCIDR, "pod IPs of process pods (made local with a `local` route on lo unless in 127.0.0.0/8)")
+	crashLoop := fs.Duration("crash-loop-backoff", 10*time.Second, "first CrashLoopBackOff delay of process pods (doubles up to 5m)")
+	podsDir := fs.String("pods-dir", "", "directory for process pods' logs and volumes (default: pods/ beside the kubeconfig)")
 	_ = fs.Parse(argv)
 	if *kubeconfig == "" || *nodes < 1 {
 		fmt.Fprintln(os.Stderr, "usage: k8s-harness fake-kubelet --kubeconfig FILE [--nodes N] [--pod-ready-delay D] [--pod-run-duration D] [--bind]")
@@ -95,6 +112,23 @@ func fakeKubeletMain(argv []string) int {
 		k.nodes = append(k.nodes, name)
 		k.nodeIPs[name] = fmt.Sprintf("10.255.0.%d", i+1)
 	}
+	if len(runImages) > 0 {
+		opts, err := processPodOptions(runImages, *podCIDR, *crashLoop, *podsDir, *kubeconfig, rc.Host)
+		if err != nil {
+			log.Print(err)
+			return 1
+		}
+		opts.Client = k.cs
+		k.procOpts = opts
+		for _, ri := range opts.Images {
+			cfg := ri.ConfigFile
+			if cfg == "" {
+				cfg = "none: ENTRYPOINT [PATH], root"
+			}
+			log.Printf("process pods: image %s runs %s (image config %s)", ri.Name, ri.Path, cfg)
+		}
+		log.Printf("process pods: IPs from %s, logs and volumes in %s", opts.IPs.Prefix(), opts.PodsDir)
+	}
 	if err := k.run(ctx); err != nil {
 		log.Print(err)
 		return 1
@@ -104,6 +138,14 @@ func fakeKubeletMain(argv []string) int {
 }
 
 func (k *fakeKubelet) run(ctx context.Context) error {
+	var logsListener net.Listener
+	if k.procOpts.IPs != nil {
+		var err error
+		if logsListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		k.logsPort = logsListener.Addr().(*net.TCPAddr).Port
+	}
 	for i, n := range k.nodes {
 		if err := k.registerNode(ctx, i, n); err != nil {
 			return fmt.Errorf("registering node %s: %w", n, err)
@@ -114,6 +156,12 @@ func (k *fakeKubelet) run(ctx context.Context) error {
 	podInf := f.Core().V1().Pods()
 	k.pods = podInf.Lister()
 	k.q = workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
+	if k.procOpts.IPs != nil {
+		k.procOpts.Notify = func(key string) { k.q.Add(key) }
+		k.proc = procpod.NewManager(k.procOpts)
+		go k.serveContainerLogs(ctx, logsListener)
+		log.Printf("process pods: container logs endpoint on 127.0.0.1:%d", k.logsPort)
+	}
 	enqueue := func(o any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(o); err == nil {
 			k.q.Add(key)
@@ -154,6 +202,9 @@ func (k *fakeKubelet) run(ctx context.Context) error {
 	k.q.ShutDown()
 	wg.Wait()
 	f.Shutdown()
+	if k.proc != nil {
+		k.proc.Shutdown(5 * time.Second)
+	}
 	return nil
 }
 
@@ -181,19 +232,25 @@ func (k *fakeKubelet) registerNode(ctx context.Context, index int, name string) 
 		}
 	}
 	now := metav1.Now()
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:              resource.MustParse("64"),
-		corev1.ResourceMemory:           resource.MustParse("256Gi"),
-		corev1.ResourcePods:             resource.MustParse("1000"),
-		corev1.ResourceEphemeralStorage: resource.MustParse("1Ti"),
-	}
+	capacity := nodeCapacity()
 	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, LastHeartbeatTime: now, LastTransitionTime: now}
 	}
+	addresses := []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: k.nodeIPs[name]},
+		{Type: corev1.NodeHostName, Address: name},
+	}
+	var endpoints corev1.NodeDaemonEndpoints
+	if k.logsPort > 0 {
+		// Where the apiserver finds this "kubelet" for pods/log (it prefers InternalDNS).
+		addresses = append(addresses, corev1.NodeAddress{Type: corev1.NodeInternalDNS, Address: "127.0.0.1"})
+		endpoints.KubeletEndpoint.Port = int32(k.logsPort)
+	}
 	n.Status = corev1.NodeStatus{
-		Capacity:    capacity,
-		Allocatable: capacity,
-		Phase:       corev1.NodeRunning,
+		DaemonEndpoints: endpoints,
+		Capacity:        capacity,
+		Allocatable:     capacity,
+		Phase:           corev1.NodeRunning,
 		Conditions: []corev1.NodeCondition{
 			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady"),
 			cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory"),
@@ -201,10 +258,7 @@ func (k *fakeKubelet) registerNode(ctx context.Context, index int, name string) 
 			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID"),
 			cond(corev1.NodeNetworkUnavailable, corev1.ConditionFalse, "RouteCreated"),
 		},
-		Addresses: []corev1.NodeAddress{
-			{Type: corev1.NodeInternalIP, Address: k.nodeIPs[name]},
-			{Type: corev1.NodeHostName, Address: name},
-		},
+		Addresses: addresses,
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID: name, SystemUUID: name, BootID: name,
 			KernelVersion: "fake", OSImage: "fake", ContainerRuntimeVersion: "fake://1.0",
@@ -213,6 +267,15 @@ func (k *fakeKubelet) registerNode(ctx context.Context, index int, name string) 
 	}
 	_, err = api.UpdateStatus(ctx, n, metav1.UpdateOptions{})
 	return err
+}
+
+func nodeCapacity() corev1.ResourceList {
+	return corev1.ResourceList{
+		corev1.ResourceCPU:              resource.MustParse("64"),
+		corev1.ResourceMemory:           resource.MustParse("256Gi"),
+		corev1.ResourcePods:             resource.MustParse("1000"),
+		corev1.ResourceEphemeralStorage: resource.MustParse("1Ti"),
+	}
 }
 
 func (k *fakeKubelet) ownsNode(name string) bool {
@@ -233,14 +296,24 @@ func (k *fakeKubelet) syncPod(ctx context.Context, key string) error {
 	}
 	pod, err := k.pods.Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		if k.proc != nil && k.proc.Known(key) {
+			k.proc.Remove(key) // deleted without grace (or by someone else): kill what is left
+		}
 		return nil
 	} else if err != nil {
 		return err
 	}
 	api := k.cs.CoreV1().Pods(ns)
+	isProc := k.proc != nil && k.ownsNode(pod.Spec.NodeName) && (k.proc.Known(key) || k.proc.IsProcessPod(pod))
 	switch {
 	case pod.DeletionTimestamp != nil:
 		if !k.ownsNode(pod.Spec.NodeName) {
+			return nil
+		}
+		if isProc && !k.proc.Terminate(pod) {
+			// SIGTERM sent; the pod's containers requeue it when they are gone (or SIGKILLed
+			// after the grace period). Check again anyway, in case a deletion shortened it.
+			k.q.AddAfter(key, time.Second)
 			return nil
 		}
 		// A real kubelet stops the containers and then finishes the graceful deletion.
@@ -249,6 +322,9 @@ func (k *fakeKubelet) syncPod(ctx context.Context, key string) error {
 			Preconditions:      &metav1.Preconditions{UID: &pod.UID},
 		})
 		k.forget(pod.UID)
+		if isProc {
+			k.proc.Remove(key)
+		}
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 			return nil
 		}
@@ -273,6 +349,23 @@ func (k *fakeKubelet) syncPod(ctx context.Context, key string) error {
 		return nil
 	case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
 		return nil
+	}
+
+	if isProc {
+		status, err := k.proc.Status(pod, k.nodeIPs[pod.Spec.NodeName], time.Now())
+		if err != nil {
+			return err
+		}
+		if equality.Semantic.DeepEqual(*status, pod.Status) {
+			return nil
+		}
+		upd := pod.DeepCopy()
+		upd.Status = *status
+		_, err = api.UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
 	}
 
 	status, next, err := k.desiredStatus(pod, time.Now())
@@ -511,4 +604,79 @@ func setCondition(s *corev1.PodStatus, t corev1.PodConditionType, status corev1.
 		return
 	}
 	s.Conditions = append(s.Conditions, corev1.PodCondition{Type: t, Status: status, Reason: reason, LastTransitionTime: secs(now)})
+}
+
+// defaultProcessPodCIDR: not in 127.0.0.0/8, because the apiserver rejects loopback
+// addresses in EndpointSlices (and Endpoints): ValidateEndpointIP in
+// k8s.io/kubernetes pkg/apis/core/validation, called by pkg/apis/discovery/validation.
+// A `local` route makes the whole range local to this machine, as 127.0.0.0/8 is.
+const defaultProcessPodCIDR = "10.250.0.0/16"
+
+func processPodOptions(specs []string, cidr string, crashLoop time.Duration, podsDir, kubeconfig, server string) (procpod.Options, error) {
+	var o procpod.Options
+	if os.Geteuid() != 0 {
+		return o, fmt.Errorf("--run-image needs root (mount namespaces, bind mounts, setuid, a local route)")
+	}
+	for _, s := range specs {
+		ri, err := procpod.ParseRunImage(s)
+		if err != nil {
+			return o, err
+		}
+		o.Images = append(o.Images, ri)
+	}
+	ips, err := procpod.NewIPAllocator(cidr)
+	if err != nil {
+		return o, fmt.Errorf("--process-pod-cidr: %w", err)
+	}
+	if err := ensureLocalRoute(ips.Prefix()); err != nil {
+		return o, err
+	}
+	o.IPs = ips
+	if podsDir == "" {
+		podsDir = filepath.Join(filepath.Dir(kubeconfig), "pods")
+	}
+	if o.PodsDir, err = filepath.Abs(podsDir); err != nil {
+		return o, err
+	}
+	if err := os.MkdirAll(o.PodsDir, 0o755); err != nil {
+		return o, err
+	}
+	if o.Self, err = os.Executable(); err != nil {
+		return o, err
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		return o, err
+	}
+	o.APIHost, o.APIPort = u.Hostname(), u.Port()
+	if o.APIPort == "" {
+		o.APIPort = "443"
+	}
+	o.CrashLoopBase, o.CrashLoopMax = crashLoop, 5*time.Minute
+	o.NodeAllocatable = nodeCapacity()
+	return o, nil
+}
+
+// ensureLocalRoute makes every address of the prefix local (`ip route add local P dev lo`,
+// the "AnyIP" route), so processes can bind pod IPs and everyone on the machine reach them.
+// It stays after the harness stops (other harnesses may share it); remove it with
+// `ip route del local P dev lo`.
+func ensureLocalRoute(p netip.Prefix) error {
+	if netip.MustParsePrefix("127.0.0.0/8").Overlaps(p) {
+		log.Printf("process pods: %s is loopback: pods get IPs, but the apiserver rejects them in EndpointSlices", p)
+		return nil
+	}
+	out, err := exec.Command("ip", "route", "show", "table", "local", "type", "local", p.String()).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip route show: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), p.String()) {
+		return nil
+	}
+	if out, err := exec.Command("ip", "route", "add", "local", p.String(), "dev", "lo").CombinedOutput(); err != nil &&
+		!strings.Contains(string(out), "File exists") {
+		return fmt.Errorf("ip route add local %s dev lo: %v: %s", p, err, out)
+	}
+	log.Printf("process pods: added route `local %s dev lo`", p)
+	return nil
 }

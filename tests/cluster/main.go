@@ -9,6 +9,7 @@
 //	k8s-harness fake-kubelet [flags]            nodes + pod lifecycle without containers
 //	k8s-harness stage-crds --pins F --out D     copy pinned upstream CRDs out of the module cache
 //	k8s-harness free-ports N                    print N free loopback TCP ports, one a line
+//	k8s-harness pod-exec                        (internal) start a process pod's container
 //
 // Each component runs in its own OS process (the supervisor re-executes this binary), so
 // the process-wide state of the upstream commands (one-shot signal handler, logging,
@@ -29,6 +30,8 @@ import (
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+
+	"github.com/rollout-runner/rollout-runner/tests/cluster/procpod"
 )
 
 const usage = `usage: k8s-harness COMMAND [flags]
@@ -57,6 +60,8 @@ func main() {
 		os.Exit(up(args))
 	case "fake-kubelet":
 		os.Exit(fakeKubeletMain(args))
+	case "pod-exec":
+		os.Exit(procpod.ExecMain())
 	case "stage-crds":
 		os.Exit(stageCRDsMain(args))
 	case "free-ports":

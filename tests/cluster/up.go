@@ -22,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rollout-runner/rollout-runner/tests/cluster/procpod"
 )
 
 // The controllers a rollout controller's tests need. Deliberately left out:
@@ -70,6 +72,10 @@ func up(argv []string) int {
 	withKubelet := fs.Bool("fake-kubelet", true, "run the fake kubelet (nodes + pod lifecycle)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up if the control plane is not ready after this long")
 	verbosity := fs.Int("v", 0, "log verbosity of the upstream components")
+	var runImages stringList
+	fs.Var(&runImages, "run-image", "NAME=PATH or NAME=PATH:CONFIG: containers whose image is NAME (any tag or digest unless NAME has one) run as host processes of PATH, with the image config JSON CONFIG (default PATH.image.json if it exists); repeatable")
+	podCIDR := fs.String("process-pod-cidr", defaultProcessPodCIDR, "pod IPs of process pods; outside 127.0.0.0/8 a `local` route on lo makes the range local")
+	crashLoop := fs.Duration("crash-loop-backoff", 10*time.Second, "first CrashLoopBackOff delay of process pods (the kubelet's 10s), doubling up to 5m")
 	var crdDirs stringList
 	fs.Var(&crdDirs, "crds", "directory of CRD manifests (*.yaml, *.yml, *.json) to install before ready; repeatable; missing or empty directories are skipped")
 	_ = fs.Parse(argv)
@@ -81,6 +87,23 @@ func up(argv []string) int {
 	log.SetPrefix("k8s-harness: ")
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	start := time.Now()
+	for i, s := range runImages {
+		// Fail now on a typo, not in the fake kubelet's log; pass absolute paths on.
+		ri, err := procpod.ParseRunImage(s)
+		if err != nil {
+			log.Print(err)
+			return 2
+		}
+		name, _, _ := strings.Cut(s, "=")
+		runImages[i] = name + "=" + ri.Path
+		if ri.ConfigFile != "" {
+			runImages[i] += ":" + ri.ConfigFile
+		}
+	}
+	if len(runImages) > 0 && (!*withKubelet) {
+		log.Print("--run-image needs the fake kubelet")
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -221,6 +244,9 @@ func up(argv []string) int {
 		// lifecycle controller (it taints new nodes not-ready until that controller clears it).
 		"--disable-admission-plugins=TaintNodesByCondition",
 		"--allow-privileged=true", "--profiling=false",
+		// pods/log of process pods: the fake kubelet's endpoint is the nodes' InternalDNS
+		// address (127.0.0.1); nodes without one are reached as before.
+		"--kubelet-preferred-address-types=InternalDNS,Hostname,InternalIP,ExternalDNS,ExternalIP",
 		"--v="+strconv.Itoa(*verbosity)); err != nil {
 		return fail("kube-apiserver: %v", err)
 	}
@@ -283,13 +309,20 @@ func up(argv []string) int {
 		}
 	}
 	if *withKubelet {
-		if _, err := spawn("fake-kubelet",
-			"--kubeconfig="+kubeconfig,
-			"--nodes="+strconv.Itoa(*nodes),
-			"--pod-ready-delay="+readyDelay.String(),
-			"--pod-run-duration="+runDuration.String(),
-			"--bind="+strconv.FormatBool(!*withScheduler),
-		); err != nil {
+		args := []string{
+			"--kubeconfig=" + kubeconfig,
+			"--nodes=" + strconv.Itoa(*nodes),
+			"--pod-ready-delay=" + readyDelay.String(),
+			"--pod-run-duration=" + runDuration.String(),
+			"--bind=" + strconv.FormatBool(!*withScheduler),
+			"--process-pod-cidr=" + *podCIDR,
+			"--crash-loop-backoff=" + crashLoop.String(),
+			"--pods-dir=" + filepath.Join(d, "pods"),
+		}
+		for _, s := range runImages {
+			args = append(args, "--run-image="+s)
+		}
+		if _, err := spawn("fake-kubelet", args...); err != nil {
 			return fail("fake-kubelet: %v", err)
 		}
 	}
@@ -347,7 +380,7 @@ func resetDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"ready", "kubeconfig", "pki", "etcd"} {
+	for _, name := range []string{"ready", "kubeconfig", "pki", "etcd", "pods"} {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			return err
 		}
