@@ -198,6 +198,8 @@ else
   argv+=("$RR_ROLLOUT" "${connection[@]}")
   if [ "$command" = status ] && [ "$wait" = true ]; then
     argv+=(--watch "${waiting[@]}" "${report[@]}")
+  elif [ "$command" = status ] && [ ${#waiting[@]} -gt 0 ]; then
+    annotate warning "timeout and success-on-pause need wait: true; they are ignored"
   fi
 fi
 argv+=("${extra[@]}")
