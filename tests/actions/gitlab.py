@@ -199,6 +199,20 @@ def gitlab_ci_local():
     result, d = gcl("rollout-runner:apply:production", extra_env={"FAKE_EXIT": "1"})
     check("gcl apply failing: job fails", result.returncode != 0 and "FAIL" in result.stdout, result.stdout[-800:])
 
+    # The example pipeline (two environments), with the component from the local project.
+    example = open(os.path.join(ROOT, "examples/gitlab/.gitlab-ci.yml")).read()
+    assert "$CI_SERVER_FQDN/rollout-runner/rollout-runner/rollout-runner@0.1.0" in example
+    with open(os.path.join(project, ".gitlab-ci.yml"), "w") as f:
+        f.write(example.replace("$CI_SERVER_FQDN/rollout-runner/rollout-runner/rollout-runner@0.1.0",
+                                f"gitlab.com/rollout-runner/rollout-runner/rollout-runner@{sha}"))
+    listed, _ = gcl("--list-json")
+    example_jobs = {j["name"]: j for j in json.loads(listed.stdout[listed.stdout.index("["):]) if j.get("when") != "never"}
+    want_jobs = {"lint"} | {f"rollout-runner:{k}:{e}" for k in ["apply", "promote", "abort"] for e in ["staging", "production"]}
+    check("gcl example: jobs", set(example_jobs) == want_jobs, str(sorted(example_jobs)))
+    production = example_jobs.get("rollout-runner:apply:production", {})
+    check("gcl example: production after staging", production.get("stage") == "production"
+          and "rollout-runner:apply:staging" in str(production.get("needs")), str(production)[:300])
+
     pipeline("")
     listed, _ = gcl("--list-json")
     names = {j["name"] for j in json.loads(listed.stdout[listed.stdout.index("["):]) if j.get("when") != "never"}
