@@ -372,6 +372,30 @@ def install_cases():
                                        fake_env={"RUNNER_OS": "Windows"})
     check("install windows: fails", code != 0 and "no release for Windows/X64" in out, out)
     all_outputs_written("install windows", outputs, "error", 2)
+    # A branch (not a release): built from the action's checkout with cargo install, then
+    # cached per content. A stand-in cargo records its argv and installs the stand-in binary.
+    cargo_dir = os.path.join(WORK, "cargo-bin")
+    os.makedirs(cargo_dir, exist_ok=True)
+    with open(os.path.join(cargo_dir, "cargo"), "w") as f:
+        f.write("#!/usr/bin/env bash\n"
+                "printf '%s\\0' \"$@\" > \"$FAKE_DIR/cargo.argv\"\n"
+                "root=; while [ $# -gt 0 ]; do [ \"$1\" = --root ] && root=$2; shift; done\n"
+                f"mkdir -p \"$root/bin\" && cp {os.path.join(WORK, 'release-bin')} \"$root/bin/rollout-runner\"\n")
+    os.chmod(os.path.join(cargo_dir, "cargo"), 0o755)
+    path = checkout_at("main")
+    code, outputs, out, fake_dir = run_action({"command": "retry", "rollout": "checkout"}, action_path=path, binary=False,
+                                              fake_env={"PATH": cargo_dir + ":" + os.environ["PATH"]})
+    cargo_argv = open(os.path.join(fake_dir, "cargo.argv"), "rb").read().decode().split("\0")[:-1] if os.path.exists(os.path.join(fake_dir, "cargo.argv")) else None
+    tree = os.path.dirname(os.path.dirname(path))
+    check("source build: cargo install", cargo_argv is not None and cargo_argv[:5] == ["install", "--locked", "--path", os.path.join(tree, "runner"), "--bin"]
+          and "--root" in cargo_argv, f"{cargo_argv}\n{out}")
+    check("source build: ran", code == 0 and argv(fake_dir) == ["retry", "checkout"], out)
+    # Without cargo: a clear error, and the outputs say so.
+    no_cargo = ":".join(p for p in os.environ["PATH"].split(":") if not os.path.exists(os.path.join(p, "cargo")))
+    code, outputs, out, _ = run_action({"command": "retry", "rollout": "checkout"}, action_path=path, binary=False,
+                                       fake_env={"PATH": no_cargo})
+    check("source build without cargo: fails", code != 0 and "cargo is missing" in out, out)
+    all_outputs_written("source build without cargo", outputs, "error", 2)
     # The binary input: used as is.
     code, outputs, out, _ = run_action({"command": "lint", "binary": "/nonexistent/rollout-runner"}, binary=False)
     check("binary missing: fails", code != 0 and "is not an executable file" in out, out)
