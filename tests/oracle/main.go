@@ -36,27 +36,35 @@ func main() {
 	klog.SetOutput(io.Discard)
 	klog.LogToStderr(false)
 
-	in := bufio.NewReaderSize(os.Stdin, 1<<20)
-	out := bufio.NewWriter(protocolOut)
+	if err := serve(os.Stdin, protocolOut); err != nil {
+		fmt.Fprintln(os.Stderr, "argo-oracle:", err)
+		os.Exit(1)
+	}
+}
+
+// serve answers every non-blank line of r with one line on w, flushing after each answer so a
+// client can talk to the oracle request by request.
+func serve(r io.Reader, w io.Writer) error {
+	in := bufio.NewReaderSize(r, 1<<20)
+	out := bufio.NewWriter(w)
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
 	for {
 		line, err := in.ReadBytes('\n')
 		if len(line) > 0 && !isBlank(line) {
 			if encErr := enc.Encode(handle(line)); encErr != nil {
-				// An answer that cannot be encoded (e.g. NaN) must still produce one line.
+				// An answer that cannot be encoded must still produce one line.
 				_ = enc.Encode(map[string]any{"ok": false, "error": "cannot encode answer: " + encErr.Error()})
 			}
 			if flushErr := out.Flush(); flushErr != nil {
-				os.Exit(1)
+				return flushErr
 			}
 		}
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
-			if err != io.EOF {
-				fmt.Fprintln(os.Stderr, "argo-oracle: reading stdin:", err)
-				os.Exit(1)
-			}
-			return
+			return fmt.Errorf("reading stdin: %v", err)
 		}
 	}
 }
