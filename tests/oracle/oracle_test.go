@@ -4,11 +4,20 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	log "github.com/sirupsen/logrus"
 )
+
+func TestMain(m *testing.M) {
+	log.SetOutput(io.Discard) // as main does: Argo's logs are not the protocol
+	os.Exit(m.Run())
+}
 
 // ask sends one request through the protocol loop and decodes the one answer line.
 func ask(t *testing.T, req string) map[string]any {
@@ -189,6 +198,125 @@ func TestValidateManifestFileOnArgoLintTestdata(t *testing.T) {
 			if doc["kind"] == "Rollout" && doc["accepted"] != wantAccepted {
 				t.Errorf("%s: rollout %v accepted=%v, want %v", name, doc["name"], doc["accepted"], wantAccepted)
 			}
+		}
+	}
+}
+
+// assessMetricStatus is reached through go:linkname; these pin its verdicts so that an Argo upgrade
+// that changes them (or breaks the link) shows up here.
+func TestAssessMetric(t *testing.T) {
+	cases := []struct {
+		req, phase, message string
+	}{
+		{`"metric":{"name":"m","count":3,"failureLimit":1},"result":{"name":"m","count":3,"successful":2,"failed":1,"measurements":[{"phase":"Successful"}]}`, "Successful", ""},
+		{`"metric":{"name":"m","failureLimit":1},"result":{"name":"m","count":3,"failed":2,"measurements":[{"phase":"Failed"}]}`, "Failed", "failed (2) > failureLimit (1)"},
+		{`"metric":{"name":"m"},"result":{"name":"m","count":5,"error":5,"consecutiveError":5,"measurements":[{"phase":"Error"}]}`, "Error", "consecutiveErrors (5) > consecutiveErrorLimit (4)"},
+		{`"metric":{"name":"m","interval":"1m"},"result":{"name":"m","count":1,"measurements":[{"phase":"Running"}]}`, "Running", ""},
+		{`"metric":{"name":"m"},"result":{"name":"m"}`, "Pending", ""},
+		{`"metric":{"name":"m"},"result":{"name":"m"},"terminating":true`, "Successful", ""},
+	}
+	for _, c := range cases {
+		ans := ask(t, `{"op":"assessMetric",`+c.req+`}`)
+		mustOK(t, ans)
+		detail := ans["assessMetricFailureInconclusiveOrError"].(map[string]any)
+		if ans["assessMetricStatus"] != c.phase || detail["message"] != c.message {
+			t.Errorf("%s: got %v / %v, want %s / %q", c.req, ans["assessMetricStatus"], detail["message"], c.phase, c.message)
+		}
+	}
+}
+
+// docs/analysis/web.md: jsonPath "{$.data}", successCondition "result == true".
+func TestWebMetric(t *testing.T) {
+	metric := `"metric":{"name":"webmetric","successCondition":"result == true","provider":{"web":{"url":"http://my-server.com/api/v1/measurement?service=x","jsonPath":"{$.data}"}}}`
+	cases := []struct{ response, phase, message string }{
+		{`{"status":200,"body":"{\"data\":true}"}`, "Successful", ""},
+		{`{"status":200,"body":"{\"data\":false}"}`, "Failed", ""},
+		{`{"status":503,"body":"{\"data\":true}"}`, "Error", "received non 2xx response code: 503"},
+		// A body that is not JSON is Successful without evaluating the condition.
+		{`{"status":200,"body":"not json"}`, "Successful", ""},
+	}
+	for _, c := range cases {
+		ans := ask(t, `{"op":"webMetric",`+metric+`,"response":`+c.response+`}`)
+		mustOK(t, ans)
+		if ans["phase"] != c.phase || ans["message"] != c.message {
+			t.Errorf("%s: got %v %q, want %s %q", c.response, ans["phase"], ans["message"], c.phase, c.message)
+		}
+	}
+}
+
+func TestValidateOps(t *testing.T) {
+	ro := `{"metadata":{"name":"r"},"spec":{"selector":{"matchLabels":{"app":"x"}},"template":{"metadata":{"labels":{"app":"x"}},"spec":{"containers":[{"name":"c","image":"i"}]}},` +
+		`"strategy":{"canary":{"stableService":"web","canaryService":"web-canary","steps":[{"setWeight":%d}]}}}}`
+	ans := ask(t, `{"op":"validateRollout","rollout":`+fmt.Sprintf(ro, 120)+`}`)
+	mustOK(t, ans)
+	errs := ans["errors"].([]any)
+	if len(errs) != 1 || errs[0].(map[string]any)["error"] != "spec.strategy.steps[0].setWeight: Invalid value: 120: SetWeight needs to be between 0 and 100" {
+		t.Errorf("setWeight 120: %v", errs)
+	}
+	ans = ask(t, `{"op":"validateRollout","controller":true,"services":[{"metadata":{"name":"web"}}],"rollout":`+fmt.Sprintf(ro, 20)+`}`)
+	mustOK(t, ans)
+	if got := ans["controller"].(map[string]any)["invalidSpecMessage"]; got != `The Rollout "r" is invalid: spec.strategy.canary.canaryService: Invalid value: "web-canary": service "web-canary" not found` {
+		t.Errorf("missing canary service: %v", got)
+	}
+	ans = ask(t, `{"op":"validateExperiment","experiment":{"metadata":{"name":"e"},"spec":{"templates":[{"name":"a","selector":{"matchLabels":{"a":"b"}}},{"name":"a","selector":{"matchLabels":{"a":"b"}}}]}}}`)
+	mustOK(t, ans)
+	if got := ans["VerifyExperimentSpec"].(map[string]any)["message"]; got != "Experiment e has repeated template name 'a' in templates" {
+		t.Errorf("experiment: %v", got)
+	}
+	ans = ask(t, `{"op":"validateAnalysisRun","run":{"spec":{"metrics":[{"name":"m","provider":{"web":{"url":"http://{{args.host}}/"}}}]}}}`)
+	mustOK(t, ans)
+	if ans["analysisRunCheck"] != "Unable to resolve metric arguments: failed to resolve {{args.host}}" {
+		t.Errorf("analysis run: %v", ans["analysisRunCheck"])
+	}
+}
+
+// docs/features/canary/index.md (basic canary: 10 replicas at 10% -> 1 new and 9 stable; at 41% -> 4
+// and 6) and docs/features/hpa-support.md (setWeight 20 on 10 pods -> 2 and 8, on 20 pods -> 4 and
+// 16). The docs describe where the controller ends up, so the counts are applied (all pods
+// available) until they stop changing.
+func TestBasicCanaryConvergesToDocumentedCounts(t *testing.T) {
+	cases := []struct{ replicas, weight, wantNew, wantStable int }{
+		{10, 10, 1, 9}, {10, 41, 4, 6}, {10, 20, 2, 8}, {20, 20, 4, 16},
+	}
+	for _, c := range cases {
+		newN, stableN := 0, c.replicas
+		converged := false
+		for i := 0; i < 20 && !converged; i++ {
+			req := fmt.Sprintf(`{"op":"basicCanaryCounts","rollout":{"spec":{"replicas":%d,"strategy":{"canary":{"steps":[{"setWeight":%d}]}}},"status":{"stableRS":"stable","currentPodHash":"new","currentStepIndex":0}},"newRS":%s,"stableRS":%s}`,
+				c.replicas, c.weight, rs("new", newN, newN), rs("stable", stableN, stableN))
+			ans := ask(t, req)
+			mustOK(t, ans)
+			n, s := int(ans["new"].(float64)), int(ans["stable"].(float64))
+			converged = n == newN && s == stableN
+			newN, stableN = n, s
+		}
+		if !converged || newN != c.wantNew || stableN != c.wantStable {
+			t.Errorf("replicas %d setWeight %d: ended at new %d stable %d (converged %v), docs say %d and %d",
+				c.replicas, c.weight, newN, stableN, converged, c.wantNew, c.wantStable)
+		}
+	}
+}
+
+// docs/features/canary/index.md "Dynamic Canary Scale": weight 25% on four replicas -> 1 canary (the
+// stable stays at 100% without dynamicStableScale); setCanaryScale weight 10 then setWeight 90 on ten
+// replicas -> 1 canary pod.
+func TestTrafficRoutedCanaryDocumentedExamples(t *testing.T) {
+	cases := []struct {
+		replicas          int
+		steps             string
+		step              int
+		wantNew, wantStbl float64
+	}{
+		{4, `[{"setWeight":25},{"pause":{}}]`, 1, 1, 4},
+		{10, `[{"setCanaryScale":{"weight":10}},{"setWeight":90},{"pause":{}}]`, 2, 1, 10},
+	}
+	for _, c := range cases {
+		req := fmt.Sprintf(`{"op":"trafficRoutedCanaryCounts","rollout":{"spec":{"replicas":%d,"strategy":{"canary":{"trafficRouting":{"nginx":{"stableIngress":"web"}},"steps":%s}}},"status":{"stableRS":"stable","currentPodHash":"new","currentStepIndex":%d}}}`,
+			c.replicas, c.steps, c.step)
+		ans := ask(t, req)
+		mustOK(t, ans)
+		if ans["new"] != c.wantNew || ans["stable"] != c.wantStbl {
+			t.Errorf("%d replicas, steps %s at %d: got new %v stable %v, want %v %v", c.replicas, c.steps, c.step, ans["new"], ans["stable"], c.wantNew, c.wantStbl)
 		}
 	}
 }
