@@ -320,3 +320,48 @@ func TestTrafficRoutedCanaryDocumentedExamples(t *testing.T) {
 		}
 	}
 }
+
+// Every request/answer pair in README.md's ```json blocks is replayed, so the documented protocol
+// cannot drift from the binary. "…" in a request stands for Argo's module directory.
+func TestReadmeExamples(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/argoproj/argo-rollouts").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dir := strings.TrimSpace(string(out))
+	saved := moduleDir
+	moduleDir = dir // what ./build stamps
+	defer func() { moduleDir = saved }()
+	// The README shows this machine's module cache path.
+	const docDir = "/root/go/pkg/mod/github.com/argoproj/argo-rollouts@v1.10.2"
+	n := 0
+	for _, block := range strings.Split(string(readme), "```json\n")[1:] {
+		block = block[:strings.Index(block, "```")]
+		var lines []string
+		for _, l := range strings.Split(block, "\n") {
+			if strings.TrimSpace(l) != "" {
+				lines = append(lines, l)
+			}
+		}
+		for i := 0; i+1 < len(lines); i += 2 {
+			got := ask(t, strings.ReplaceAll(lines[i], "…", dir))
+			var want map[string]any
+			if err := json.Unmarshal([]byte(strings.ReplaceAll(lines[i+1], docDir, dir)), &want); err != nil {
+				t.Fatalf("README answer is not JSON: %s", lines[i+1])
+			}
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(want)
+			if !bytes.Equal(gb, wb) {
+				t.Errorf("README example %s\n documented: %s\n actual:     %s", lines[i], wb, gb)
+			}
+			n++
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found only %d examples in README.md", n)
+	}
+}
