@@ -1,4 +1,5 @@
 //! Helpers shared by the integration test modules.
 
 pub(crate) mod cluster;
+pub(crate) mod oracle;
 pub(crate) mod runner;
