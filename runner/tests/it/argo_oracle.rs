@@ -2,6 +2,7 @@
 //! to Argo's functions and to rollout-runner's, and the answers must agree.
 //! - conditions: `EvaluateResult`; the phase, and for an `Error` the measurement message;
 //! - basic canary replica counts: `CalculateReplicaCountsForBasicCanary`.
+//!
 //! `ORACLE_CASES` and `ORACLE_SEED` widen a run (the long run is `tests/bench/oracle`).
 
 use std::collections::BTreeMap;
