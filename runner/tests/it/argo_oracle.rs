@@ -1,15 +1,16 @@
 //! Differential tests against Argo Rollouts' own code (`support::oracle`): generated inputs go
 //! to Argo's functions and to rollout-runner's, and the answers must agree.
 //! - conditions: `EvaluateResult`; the phase, and for an `Error` the measurement message;
-//! - basic canary replica counts: `CalculateReplicaCountsForBasicCanary`.
+//! - canary replica counts: `CalculateReplicaCountsForBasicCanary` and
+//!   `CalculateReplicaCountsForTrafficRoutedCanary` (setCanaryScale, dynamicStableScale, aborts).
 //!
 //! `ORACLE_CASES` and `ORACLE_SEED` widen a run (the long run is `tests/bench/oracle`).
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use rollout_runner::crd::Rollout;
-use rollout_runner::engine::replicas::basic_canary_counts;
+use rollout_runner::crd::{Rollout, TrafficWeights};
+use rollout_runner::engine::replicas::{basic_canary_counts, traffic_routed_canary_counts};
 use rollout_runner::expr::{Value, evaluate_result};
 use rollout_runner::observed::ReplicaSetState;
 use serde_json::{Value as Json, json};
@@ -312,6 +313,91 @@ fn basic_canary_counts_agree_with_argo() {
     assert!(
         disagreements.is_empty(),
         "{} of {cases} generated canaries disagree with Argo (seed {seed}); the shortest:\n{}",
+        disagreements.len(),
+        disagreements
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn traffic_routed_canary_counts_agree_with_argo() {
+    let Some(mut oracle) = Oracle::start() else {
+        return;
+    };
+    let cases: usize = std::env::var("ORACLE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let seed: u64 = std::env::var("ORACLE_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    let mut rng = Rng(seed.max(1));
+    let mut disagreements = Vec::new();
+    for _ in 0..cases {
+        let replicas = rng.below(12) as i32;
+        let max_weight = [100, 100, 1000, 50][rng.below(4)];
+        let step = |rng: &mut Rng| match rng.below(4) {
+            0 => json!({"setCanaryScale": {"replicas": rng.below(6)}}),
+            1 => json!({"setCanaryScale": {"weight": rng.below(21) * 5}}),
+            2 => json!({"setCanaryScale": {"matchTrafficWeight": true}}),
+            _ => json!({"setWeight": rng.below(max_weight as usize / 5 + 1) * 5}),
+        };
+        let steps: Vec<Json> = (0..1 + rng.below(4)).map(|_| step(&mut rng)).collect();
+        let mut canary = json!({
+            "dynamicStableScale": rng.below(2) == 0,
+            "trafficRouting": {"nginx": {"stableIngress": "web"}, "maxTrafficWeight": max_weight},
+            "steps": steps,
+        });
+        if rng.below(3) == 0 {
+            canary["minPodsPerReplicaSet"] = json!(1 + rng.below(3));
+        }
+        let abort = rng.below(4) == 0;
+        let rollout = json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "r", "namespace": "default"},
+            "spec": {"replicas": replicas, "strategy": {"canary": canary}},
+            "status": {
+                "stableRS": if rng.below(5) == 0 { "" } else { "stable" },
+                "currentPodHash": "new",
+                "currentStepIndex": rng.below(5),
+                "abort": abort,
+            },
+        });
+        let weights = (rng.below(4) != 0).then(|| {
+            let canary = rng.below(max_weight as usize + 1);
+            json!({"canary": {"weight": canary}, "stable": {"weight": max_weight as usize - canary}})
+        });
+        let mut request = json!({"op": "trafficRoutedCanaryCounts", "rollout": rollout});
+        if let Some(w) = &weights {
+            request["weights"] = w.clone();
+        }
+        let argo = oracle.ask(&request);
+        let parsed: Rollout = serde_json::from_value(rollout.clone()).expect("the Rollout parses");
+        let parsed_weights: Option<TrafficWeights> = weights
+            .as_ref()
+            .map(|w| serde_json::from_value(w.clone()).expect("weights parse"));
+        let (new, stable) = traffic_routed_canary_counts(
+            &parsed.spec,
+            parsed.status.as_ref().expect("status"),
+            parsed_weights.as_ref(),
+        );
+        let theirs = (argo["new"].as_i64(), argo["stable"].as_i64());
+        if theirs != (Some(new.into()), Some(stable.into())) {
+            disagreements.push(format!(
+                "{rollout} weights {weights:?}: ours (new {new}, stable {stable}), Argo {argo}"
+            ));
+        }
+    }
+    disagreements.sort_by_key(String::len);
+    assert!(
+        disagreements.is_empty(),
+        "{} of {cases} generated routed canaries disagree with Argo (seed {seed}); the shortest:\n{}",
         disagreements.len(),
         disagreements
             .iter()

@@ -198,7 +198,9 @@ pub fn traffic_weight_to_replicas(replicas: i32, weight: i32, max_weight: i32) -
     i32::try_from((product + max_weight - 1).div_euclid(max_weight)).unwrap_or(i32::MAX)
 }
 
-/// Raise a non-zero desired count to `minPodsPerReplicaSet` (traffic routing only).
+/// Argo's `CheckMinPodsPerReplicaSet`: raise a non-zero desired count to
+/// `minPodsPerReplicaSet` (traffic routing only), capped at `spec.replicas` so that a minimum
+/// above the Rollout's size cannot make the controller loop.
 pub fn check_min_pods_per_replica_set(spec: &RolloutSpec, count: i32) -> i32 {
     if count == 0 {
         return 0;
@@ -206,7 +208,7 @@ pub fn check_min_pods_per_replica_set(spec: &RolloutSpec, count: i32) -> i32 {
     match spec.canary() {
         Some(canary) if canary.traffic_routing.is_some() => canary
             .min_pods_per_replica_set
-            .map_or(count, |min| count.max(min)),
+            .map_or(count, |min| count.max(min.min(spec.replicas_or_default()))),
         _ => count,
     }
 }
@@ -548,6 +550,31 @@ mod tests {
 
     fn int(i: i32) -> IntOrString {
         IntOrString::Int(i)
+    }
+
+    /// Argo caps `minPodsPerReplicaSet` at `spec.replicas` (found by the differential test).
+    #[test]
+    fn min_pods_per_replica_set_is_capped_at_the_rollout_size() {
+        let spec = |replicas: i32, min: i32| RolloutSpec {
+            replicas: Some(replicas),
+            strategy: RolloutStrategy {
+                canary: Some(CanaryStrategy {
+                    min_pods_per_replica_set: Some(min),
+                    traffic_routing: Some(RolloutTrafficRouting::default()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        for (replicas, min, count, want) in [(1, 2, 1, 1), (5, 3, 1, 3), (2, 3, 1, 2), (4, 3, 0, 0)]
+        {
+            assert_eq!(
+                check_min_pods_per_replica_set(&spec(replicas, min), count),
+                want,
+                "replicas {replicas}, minPodsPerReplicaSet {min}, count {count}"
+            );
+        }
     }
 
     fn pct(s: &str) -> IntOrString {
