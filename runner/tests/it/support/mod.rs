@@ -1,4 +1,5 @@
 //! Helpers shared by the integration test modules.
 
 pub(crate) mod cluster;
+pub(crate) mod faultproxy;
 pub(crate) mod runner;
