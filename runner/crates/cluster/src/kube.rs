@@ -48,6 +48,9 @@ use super::{Cluster, ClusterError, Owner, Wake};
 
 pub use rollout_runner_api::FIELD_MANAGER;
 
+/// Retries of a read on a transient error (back-off 0.4 s doubling: about 12 s in all).
+const READ_RETRIES: u32 = 5;
+
 /// Kubernetes rejects event notes longer than this.
 const MAX_EVENT_NOTE: usize = 1024;
 
@@ -712,10 +715,24 @@ impl Cluster for KubeCluster {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Rollout>, ClusterError> {
-        self.api::<Rollout>(namespace)
-            .get_opt(name)
-            .await
-            .map_err(about("Rollout", name))
+        // A read is safe to repeat: ride out a short outage (5xx, 429, a reset connection)
+        // here, so that every caller (the first read of a release, a follower's loop) does.
+        let mut failures = 0u32;
+        loop {
+            match self
+                .api::<Rollout>(namespace)
+                .get_opt(name)
+                .await
+                .map_err(about("Rollout", name))
+            {
+                Err(ClusterError::Unavailable(error)) if failures < READ_RETRIES => {
+                    failures += 1;
+                    tracing::debug!(%error, failures, "reading the rollout failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 << failures)).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
