@@ -207,6 +207,8 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
         now: Timestamp,
     ) -> Result<(), DriverError> {
         for action in actions {
+            // A driver that lost its Lease stops here, before it announces the action.
+            self.cluster.may_write().await?;
             tracing::debug!(
                 owner = %format!("{}/{}", owner.kind(), owner.name()),
                 action = %action.describe(),

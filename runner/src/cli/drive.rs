@@ -8,8 +8,10 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::cluster::Cluster;
+use crate::cluster::ClusterError;
 use crate::cluster::kube::KubeCluster;
-use crate::cluster::lease::{self, LeaseSettings, RolloutLease};
+use crate::cluster::lease::{self, LeaseFence, LeaseSettings};
+use crate::controller::claim::{Claim, Claims};
 use crate::driver::{Driver, DriverError, RunOptions};
 use crate::metrics::Metrics;
 use crate::report::{Outcome, Reporter};
@@ -64,7 +66,16 @@ pub(crate) async fn drive<M: Metrics>(
     let check = |rollout: &crate::crd::Rollout, observed: &crate::observed::Observed| {
         crate::validate::cluster::missing_reference(rollout, observed)
     };
-    let mut driver = Driver::new(cluster, metrics, reporter).with_spec_check(&check);
+    // Every write checks the Lease first: a runner that was cut off from the API server for
+    // longer than the Lease must not write once it is back, even before its Lease manager
+    // notices that someone else took over.
+    let fenced = cluster.with_fence(LeaseFence::new(
+        cluster.client().clone(),
+        namespace,
+        name,
+        &settings.lease,
+    ));
+    let mut driver = Driver::new(&fenced, metrics, reporter).with_spec_check(&check);
     if settings.follow_only {
         return driver
             .follow(namespace, name, &remaining(&settings.run, deadline))
@@ -78,8 +89,7 @@ pub(crate) async fn drive<M: Metrics>(
             .follow(namespace, name, &remaining(&settings.run, deadline))
             .await;
     }
-    let mut lease =
-        RolloutLease::start(cluster.client().clone(), &rollout, &settings.lease).await?;
+    let mut lease = RunnerLease::start(cluster.client().clone(), &rollout, &settings.lease);
     let outcome = loop {
         if !lease.is_held() {
             // The Lease manager may need a moment to take a free Lease: give it that before
@@ -127,7 +137,13 @@ pub(crate) async fn drive<M: Metrics>(
         let options = remaining(&settings.run, deadline);
         tokio::select! {
             outcome = driver.run(namespace, name, &options) => {
-                break outcome;
+                let Err(DriverError::Cluster(ClusterError::Fenced(reason))) = &outcome else {
+                    break outcome;
+                };
+                note(&format!("stopped driving {namespace}/{name}: {reason}; following instead"));
+                // Give the Lease manager the time to see it too, so the loop follows rather
+                // than driving again at once.
+                let _ = tokio::time::timeout(settings.lease.duration, lease.lost()).await;
             }
             () = lease.lost() => {
                 note(&format!("lost the lease of {namespace}/{name}; following instead"));
@@ -136,4 +152,112 @@ pub(crate) async fn drive<M: Metrics>(
     };
     lease.release().await;
     outcome
+}
+
+/// A runner's hold on its Rollout's Lease, taken (or waited for) and renewed in the
+/// background with the controller's compare-and-swap claims: a Lease is taken only when it is
+/// free or expired as read just before, never released by force on a stale view (which
+/// kube-lease-manager's watcher does when it wakes at the expiry it last saw, stealing a Lease
+/// its holder renewed meanwhile).
+struct RunnerLease {
+    held: tokio::sync::watch::Receiver<bool>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    client: kube::Client,
+    namespace: String,
+    name: String,
+}
+
+impl RunnerLease {
+    fn start(
+        client: kube::Client,
+        rollout: &crate::crd::Rollout,
+        settings: &LeaseSettings,
+    ) -> Self {
+        let claims = Claims::new(client.clone(), settings.identity.clone(), settings.duration);
+        let duration = settings.duration.max(Duration::from_secs(1));
+        let (sender, held) = tokio::sync::watch::channel(false);
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let owned = rollout.clone();
+        let task = tokio::spawn(async move {
+            let rollout = owned;
+            // When the Lease was last written by this process: on an error it stays ours
+            // until then plus its duration (the fence guards every write anyway).
+            let mut last_written: Option<std::time::Instant> = None;
+            loop {
+                let next = match claims.claim(&rollout).await {
+                    Ok(Claim::Held { .. }) => {
+                        last_written = Some(std::time::Instant::now());
+                        sender.send_replace(true);
+                        claims.renew_every()
+                    }
+                    Ok(Claim::Elsewhere { until, .. }) => {
+                        last_written = None;
+                        sender.send_replace(false);
+                        let left = until.duration_since(Timestamp::now());
+                        Duration::try_from(left)
+                            .unwrap_or_default()
+                            .clamp(Duration::from_millis(100), duration)
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "could not renew the lease; retrying");
+                        let ours = last_written.is_some_and(|at| at.elapsed() < duration);
+                        sender.send_replace(ours);
+                        Duration::from_millis(500)
+                    }
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(next) => {}
+                    _ = &mut stopped => break,
+                }
+            }
+            claims.release(&rollout).await;
+        });
+        Self {
+            held,
+            stop: Some(stop),
+            task,
+            client,
+            namespace: rollout.namespace_or_default().to_string(),
+            name: rollout.name().to_string(),
+        }
+    }
+
+    /// Whether this process holds the Lease now.
+    fn is_held(&self) -> bool {
+        *self.held.borrow()
+    }
+
+    /// Resolves once this process holds the Lease.
+    async fn acquired(&mut self) {
+        if self.held.wait_for(|held| *held).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Resolves once this process no longer holds the Lease.
+    async fn lost(&mut self) {
+        let _ = self.held.wait_for(|held| !*held).await;
+    }
+
+    /// Who holds the Lease now, if anyone holds it unexpired.
+    async fn holder(&self) -> Option<String> {
+        let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+            kube::Api::namespaced(self.client.clone(), &self.namespace);
+        lease::live_holder(api.get_opt(&lease::lease_name(&self.name)).await.ok()??)
+    }
+
+    /// Give the Lease up (if held) so the next runner need not wait for it to expire.
+    async fn release(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::debug!("releasing the lease timed out; it will expire");
+            self.task.abort();
+        }
+    }
 }

@@ -371,6 +371,7 @@ impl ReconcileError {
                 ClusterError::Unavailable(_) => "unavailable",
                 ClusterError::NotFound { .. } => "not_found",
                 ClusterError::Api(_) => "api",
+                ClusterError::Fenced(_) => "fenced",
             },
             ReconcileError::Driver(DriverError::RolloutNotFound { .. }) => "not_found",
             ReconcileError::Driver(DriverError::NoConvergence(_)) => "no_convergence",

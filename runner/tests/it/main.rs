@@ -13,6 +13,7 @@ mod drive_e2e;
 mod driver;
 mod e2e_smoke;
 mod examples;
+mod faults_e2e;
 mod forge_e2e;
 mod forge_github;
 mod forge_gitlab;

@@ -43,9 +43,13 @@ use rollout_runner_api::plan::{Action, Event, EventType, NewReplicaSet, ServiceP
 pub use rollout_runner_core::operate::merge_diff;
 use rollout_runner_traffic::{Traffic, TrafficError};
 
+use super::lease::LeaseFence;
 use super::{Cluster, ClusterError, Owner, Wake};
 
 pub use rollout_runner_api::FIELD_MANAGER;
+
+/// Retries of a read on a transient error (back-off 0.4 s doubling: about 12 s in all).
+const READ_RETRIES: u32 = 5;
 
 /// Kubernetes rejects event notes longer than this.
 const MAX_EVENT_NOTE: usize = 1024;
@@ -121,6 +125,32 @@ pub struct KubeCluster {
     recorder: Recorder,
     watchers: Arc<Watchers>,
     changes: Mutex<watch::Receiver<u64>>,
+    /// When set, every write first checks that this process holds the Rollout's Lease.
+    fence: Option<Arc<Fence>>,
+}
+
+/// A Lease fence and until when its last check showed the Lease ours.
+struct Fence {
+    lease: LeaseFence,
+    valid_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Fence {
+    /// How long the Lease is ours: from the last check while it lasts, else read again.
+    async fn remaining(&self, read_again: bool) -> Result<std::time::Duration, ClusterError> {
+        let now = std::time::Instant::now();
+        let cached = *self.valid_until.lock().unwrap_or_else(|e| e.into_inner());
+        if !read_again && let Some(until) = cached.filter(|until| *until > now) {
+            return Ok(until - now);
+        }
+        let checked = self.lease.remaining().await;
+        let mut valid_until = self.valid_until.lock().unwrap_or_else(|e| e.into_inner());
+        *valid_until = checked
+            .as_ref()
+            .ok()
+            .map(|left| std::time::Instant::now() + *left);
+        checked
+    }
 }
 
 impl Clone for KubeCluster {
@@ -133,6 +163,7 @@ impl Clone for KubeCluster {
             recorder: self.recorder.clone(),
             watchers: Arc::clone(&self.watchers),
             changes: Mutex::new(self.watchers.sender.subscribe()),
+            fence: self.fence.clone(),
         }
     }
 }
@@ -197,7 +228,35 @@ impl KubeCluster {
             recorder,
             watchers: Arc::new(watchers),
             changes: Mutex::new(changes),
+            fence: None,
         }
+    }
+
+    /// The same cluster, writing only while `fence` shows this process holds the Lease.
+    pub fn with_fence(&self, fence: LeaseFence) -> Self {
+        let mut fenced = self.clone();
+        fenced.fence = Some(Arc::new(Fence {
+            lease: fence,
+            valid_until: std::sync::Mutex::new(None),
+        }));
+        fenced
+    }
+
+    /// Runs `write` if this process holds the Lease, and gives it only until the Lease would
+    /// expire: a write held up longer (a partition) is abandoned rather than landing late.
+    async fn fenced<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, ClusterError>>,
+    ) -> Result<T, ClusterError> {
+        let Some(fence) = &self.fence else {
+            return write.await;
+        };
+        let left = fence.remaining(false).await?;
+        tokio::time::timeout(left, write).await.unwrap_or_else(|_| {
+            Err(ClusterError::Fenced(format!(
+                "a write did not finish within the {left:?} left on the Lease"
+            )))
+        })
     }
 
     pub fn client(&self) -> &Client {
@@ -317,6 +376,175 @@ impl KubeCluster {
             .await
             .map_err(about(kind, &name))?;
         Ok(())
+    }
+}
+
+impl KubeCluster {
+    /// One action, unfenced.
+    async fn apply_action(&self, owner: Owner<'_>, action: &Action) -> Result<(), ClusterError> {
+        let namespace = owner.namespace();
+        let name = owner.name();
+        match action {
+            Action::SetRolloutReplicas { replicas } => {
+                self.merge_patch::<Rollout>(
+                    namespace,
+                    "Rollout",
+                    name,
+                    json!({"spec": {"replicas": replicas}}),
+                )
+                .await
+            }
+            Action::SetRolloutRevision { revision } => {
+                self.merge_patch::<Rollout>(
+                    namespace,
+                    "Rollout",
+                    name,
+                    json!({"metadata": {"annotations": {REVISION_ANNOTATION: revision}}}),
+                )
+                .await
+            }
+            Action::CreateReplicaSet(new) => {
+                self.create(namespace, "ReplicaSet", &new_replica_set(new, owner))
+                    .await
+            }
+            Action::UpdateReplicaSetMetadata {
+                name,
+                annotations,
+                min_ready_seconds,
+            } => {
+                self.merge_patch::<ReplicaSet>(
+                    namespace,
+                    "ReplicaSet",
+                    name,
+                    json!({
+                        "metadata": {"annotations": annotations},
+                        "spec": {"minReadySeconds": min_ready_seconds},
+                    }),
+                )
+                .await
+            }
+            Action::ScaleReplicaSet {
+                name,
+                to,
+                desired_replicas_annotation,
+                remove_scale_down_deadline,
+                ..
+            } => {
+                let mut annotations = serde_json::Map::new();
+                annotations.insert(
+                    DESIRED_REPLICAS_ANNOTATION.into(),
+                    desired_replicas_annotation.to_string().into(),
+                );
+                if *remove_scale_down_deadline {
+                    annotations.insert(SCALE_DOWN_DEADLINE_ANNOTATION.into(), Value::Null);
+                }
+                self.merge_patch::<ReplicaSet>(
+                    namespace,
+                    "ReplicaSet",
+                    name,
+                    json!({"metadata": {"annotations": annotations}, "spec": {"replicas": to}}),
+                )
+                .await
+            }
+            Action::SetScaleDownDeadline { name, deadline } => {
+                let value = deadline.map(|at| at.to_string());
+                self.merge_patch::<ReplicaSet>(
+                    namespace,
+                    "ReplicaSet",
+                    name,
+                    json!({"metadata": {"annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: value}}}),
+                )
+                .await
+            }
+            Action::DeleteReplicaSet { name } => {
+                self.delete::<ReplicaSet>(namespace, "ReplicaSet", name)
+                    .await
+            }
+            Action::SwitchServiceSelector {
+                service,
+                to,
+                add_managed_by,
+                ..
+            } => {
+                let hash = (!to.is_empty()).then_some(to);
+                let mut patch = json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: hash}}});
+                if let Some(managed_by) = add_managed_by {
+                    patch["metadata"] =
+                        json!({"annotations": {MANAGED_BY_ROLLOUTS_ANNOTATION: managed_by}});
+                }
+                self.merge_patch::<Service>(namespace, "Service", service, patch)
+                    .await
+            }
+            Action::SetTrafficWeight(_)
+            | Action::UpdateTrafficHash { .. }
+            | Action::SetHeaderRoute(_)
+            | Action::SetMirrorRoute(_)
+            | Action::RemoveManagedRoutes => {
+                let Owner::Rollout(rollout) = owner else {
+                    return Err(ClusterError::Api(format!(
+                        "{} is planned for Rollouts only",
+                        action.describe()
+                    )));
+                };
+                self.traffic
+                    .apply(rollout, action)
+                    .await
+                    .map_err(traffic_error)
+            }
+            Action::CreateAnalysisRun(run) => {
+                let mut run = (**run).clone();
+                run.metadata.namespace = Some(namespace.to_string());
+                run.metadata.owner_references = Some(vec![owner.reference()]);
+                self.create(namespace, "AnalysisRun", &run).await
+            }
+            Action::TerminateAnalysisRun { name } => {
+                self.merge_patch::<AnalysisRun>(
+                    namespace,
+                    "AnalysisRun",
+                    name,
+                    json!({"spec": {"terminate": true}}),
+                )
+                .await
+            }
+            Action::DeleteAnalysisRun { name } => {
+                self.delete::<AnalysisRun>(namespace, "AnalysisRun", name)
+                    .await
+            }
+            Action::CreateExperiment(experiment) => {
+                let mut experiment = (**experiment).clone();
+                experiment.metadata.namespace = Some(namespace.to_string());
+                experiment.metadata.owner_references = Some(vec![owner.reference()]);
+                self.create(namespace, "Experiment", &experiment).await
+            }
+            Action::TerminateExperiment { name } => {
+                self.merge_patch::<Experiment>(
+                    namespace,
+                    "Experiment",
+                    name,
+                    json!({"spec": {"terminate": true}}),
+                )
+                .await
+            }
+            Action::DeleteExperiment { name } => {
+                self.delete::<Experiment>(namespace, "Experiment", name)
+                    .await
+            }
+            Action::CreateService {
+                name,
+                selector,
+                ports,
+            } => {
+                let service = new_service(name, selector, ports, owner);
+                match self.create(namespace, "Service", &service).await {
+                    // Created by an earlier runner that stopped before recording it.
+                    Err(ClusterError::Conflict { .. }) => Ok(()),
+                    other => other,
+                }
+            }
+            Action::DeleteService { name } => {
+                self.delete::<Service>(namespace, "Service", name).await
+            }
+        }
     }
 }
 
@@ -487,10 +715,24 @@ impl Cluster for KubeCluster {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Rollout>, ClusterError> {
-        self.api::<Rollout>(namespace)
-            .get_opt(name)
-            .await
-            .map_err(about("Rollout", name))
+        // A read is safe to repeat: ride out a short outage (5xx, 429, a reset connection)
+        // here, so that every caller (the first read of a release, a follower's loop) does.
+        let mut failures = 0u32;
+        loop {
+            match self
+                .api::<Rollout>(namespace)
+                .get_opt(name)
+                .await
+                .map_err(about("Rollout", name))
+            {
+                Err(ClusterError::Unavailable(error)) if failures < READ_RETRIES => {
+                    failures += 1;
+                    tracing::debug!(%error, failures, "reading the rollout failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 << failures)).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
@@ -585,170 +827,15 @@ impl Cluster for KubeCluster {
         })
     }
 
-    async fn apply(&self, owner: Owner<'_>, action: &Action) -> Result<(), ClusterError> {
-        let namespace = owner.namespace();
-        let name = owner.name();
-        match action {
-            Action::SetRolloutReplicas { replicas } => {
-                self.merge_patch::<Rollout>(
-                    namespace,
-                    "Rollout",
-                    name,
-                    json!({"spec": {"replicas": replicas}}),
-                )
-                .await
-            }
-            Action::SetRolloutRevision { revision } => {
-                self.merge_patch::<Rollout>(
-                    namespace,
-                    "Rollout",
-                    name,
-                    json!({"metadata": {"annotations": {REVISION_ANNOTATION: revision}}}),
-                )
-                .await
-            }
-            Action::CreateReplicaSet(new) => {
-                self.create(namespace, "ReplicaSet", &new_replica_set(new, owner))
-                    .await
-            }
-            Action::UpdateReplicaSetMetadata {
-                name,
-                annotations,
-                min_ready_seconds,
-            } => {
-                self.merge_patch::<ReplicaSet>(
-                    namespace,
-                    "ReplicaSet",
-                    name,
-                    json!({
-                        "metadata": {"annotations": annotations},
-                        "spec": {"minReadySeconds": min_ready_seconds},
-                    }),
-                )
-                .await
-            }
-            Action::ScaleReplicaSet {
-                name,
-                to,
-                desired_replicas_annotation,
-                remove_scale_down_deadline,
-                ..
-            } => {
-                let mut annotations = serde_json::Map::new();
-                annotations.insert(
-                    DESIRED_REPLICAS_ANNOTATION.into(),
-                    desired_replicas_annotation.to_string().into(),
-                );
-                if *remove_scale_down_deadline {
-                    annotations.insert(SCALE_DOWN_DEADLINE_ANNOTATION.into(), Value::Null);
-                }
-                self.merge_patch::<ReplicaSet>(
-                    namespace,
-                    "ReplicaSet",
-                    name,
-                    json!({"metadata": {"annotations": annotations}, "spec": {"replicas": to}}),
-                )
-                .await
-            }
-            Action::SetScaleDownDeadline { name, deadline } => {
-                let value = deadline.map(|at| at.to_string());
-                self.merge_patch::<ReplicaSet>(
-                    namespace,
-                    "ReplicaSet",
-                    name,
-                    json!({"metadata": {"annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: value}}}),
-                )
-                .await
-            }
-            Action::DeleteReplicaSet { name } => {
-                self.delete::<ReplicaSet>(namespace, "ReplicaSet", name)
-                    .await
-            }
-            Action::SwitchServiceSelector {
-                service,
-                to,
-                add_managed_by,
-                ..
-            } => {
-                let hash = (!to.is_empty()).then_some(to);
-                let mut patch = json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: hash}}});
-                if let Some(managed_by) = add_managed_by {
-                    patch["metadata"] =
-                        json!({"annotations": {MANAGED_BY_ROLLOUTS_ANNOTATION: managed_by}});
-                }
-                self.merge_patch::<Service>(namespace, "Service", service, patch)
-                    .await
-            }
-            Action::SetTrafficWeight(_)
-            | Action::UpdateTrafficHash { .. }
-            | Action::SetHeaderRoute(_)
-            | Action::SetMirrorRoute(_)
-            | Action::RemoveManagedRoutes => {
-                let Owner::Rollout(rollout) = owner else {
-                    return Err(ClusterError::Api(format!(
-                        "{} is planned for Rollouts only",
-                        action.describe()
-                    )));
-                };
-                self.traffic
-                    .apply(rollout, action)
-                    .await
-                    .map_err(traffic_error)
-            }
-            Action::CreateAnalysisRun(run) => {
-                let mut run = (**run).clone();
-                run.metadata.namespace = Some(namespace.to_string());
-                run.metadata.owner_references = Some(vec![owner.reference()]);
-                self.create(namespace, "AnalysisRun", &run).await
-            }
-            Action::TerminateAnalysisRun { name } => {
-                self.merge_patch::<AnalysisRun>(
-                    namespace,
-                    "AnalysisRun",
-                    name,
-                    json!({"spec": {"terminate": true}}),
-                )
-                .await
-            }
-            Action::DeleteAnalysisRun { name } => {
-                self.delete::<AnalysisRun>(namespace, "AnalysisRun", name)
-                    .await
-            }
-            Action::CreateExperiment(experiment) => {
-                let mut experiment = (**experiment).clone();
-                experiment.metadata.namespace = Some(namespace.to_string());
-                experiment.metadata.owner_references = Some(vec![owner.reference()]);
-                self.create(namespace, "Experiment", &experiment).await
-            }
-            Action::TerminateExperiment { name } => {
-                self.merge_patch::<Experiment>(
-                    namespace,
-                    "Experiment",
-                    name,
-                    json!({"spec": {"terminate": true}}),
-                )
-                .await
-            }
-            Action::DeleteExperiment { name } => {
-                self.delete::<Experiment>(namespace, "Experiment", name)
-                    .await
-            }
-            Action::CreateService {
-                name,
-                selector,
-                ports,
-            } => {
-                let service = new_service(name, selector, ports, owner);
-                match self.create(namespace, "Service", &service).await {
-                    // Created by an earlier runner that stopped before recording it.
-                    Err(ClusterError::Conflict { .. }) => Ok(()),
-                    other => other,
-                }
-            }
-            Action::DeleteService { name } => {
-                self.delete::<Service>(namespace, "Service", name).await
-            }
+    async fn may_write(&self) -> Result<(), ClusterError> {
+        match &self.fence {
+            Some(fence) => fence.remaining(true).await.map(|_| ()),
+            None => Ok(()),
         }
+    }
+
+    async fn apply(&self, owner: Owner<'_>, action: &Action) -> Result<(), ClusterError> {
+        self.fenced(self.apply_action(owner, action)).await
     }
 
     async fn write_status(
@@ -756,12 +843,12 @@ impl Cluster for KubeCluster {
         rollout: &Rollout,
         status: &RolloutStatus,
     ) -> Result<(), ClusterError> {
-        self.patch_status::<Rollout>(
+        self.fenced(self.patch_status::<Rollout>(
             &rollout.metadata,
             "Rollout",
             rollout.status.as_ref(),
             status,
-        )
+        ))
         .await
     }
 
@@ -770,12 +857,12 @@ impl Cluster for KubeCluster {
         experiment: &Experiment,
         status: &ExperimentStatus,
     ) -> Result<(), ClusterError> {
-        self.patch_status::<Experiment>(
+        self.fenced(self.patch_status::<Experiment>(
             &experiment.metadata,
             "Experiment",
             experiment.status.as_ref(),
             status,
-        )
+        ))
         .await
     }
 
@@ -784,10 +871,14 @@ impl Cluster for KubeCluster {
         run: &AnalysisRun,
         status: &AnalysisRunStatus,
     ) -> Result<(), ClusterError> {
-        self.patch_status::<AnalysisRun>(&run.metadata, "AnalysisRun", run.status.as_ref(), status)
-            .await
+        self.fenced(self.patch_status::<AnalysisRun>(
+            &run.metadata,
+            "AnalysisRun",
+            run.status.as_ref(),
+            status,
+        ))
+        .await
     }
-
     async fn read_secret(
         &self,
         namespace: &str,
@@ -820,6 +911,12 @@ impl Cluster for KubeCluster {
     }
 
     async fn record_events(&self, owner: Owner<'_>, events: &[Event]) {
+        if let Some(fence) = &self.fence
+            && let Err(error) = fence.remaining(false).await
+        {
+            tracing::debug!(%error, "not recording events");
+            return;
+        }
         let reference = object_reference(owner);
         for event in events {
             let published = self

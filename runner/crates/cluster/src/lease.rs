@@ -1,5 +1,6 @@
 //! One driver per Rollout: a `coordination.k8s.io` Lease named after the Rollout, held by the
-//! process that drives it and renewed while it does. Runners and the in-cluster controller take
+//! process that drives it and renewed while it does (taken and renewed as a compare-and-swap,
+//! see the binary's `controller::claim`), and a fence that every write of a driver checks. Runners and the in-cluster controller take
 //! the same Lease, so they never drive one Rollout at once; a process that cannot take it
 //! follows the rollout instead, and takes over when the holder stops renewing.
 //!
@@ -11,9 +12,6 @@ use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::{Api, ListParams};
-use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::ClusterError;
 use rollout_runner_api::crd::Rollout;
@@ -62,93 +60,11 @@ pub fn default_identity() -> String {
     format!("{host}/{}", std::process::id())
 }
 
-/// The field manager of one process's Lease writes. It must differ between processes: a free
-/// Lease is taken with a server-side apply, and only a different field manager makes a second
-/// taker's apply conflict instead of silently overwriting the holder.
-fn lease_field_manager(identity: &str) -> String {
-    let mut manager = format!("{}/{identity}", super::kube::FIELD_MANAGER);
-    // The API server limits field managers to 128 characters.
-    while manager.len() > 128 {
-        manager.pop();
-    }
-    manager
-}
-
 /// The name of a Rollout's Lease (at most 253 characters, as object names must be).
 pub fn lease_name(rollout: &str) -> String {
     let mut name = format!("{LEASE_PREFIX}{rollout}");
     name.truncate(253);
     name
-}
-
-/// A Rollout's Lease, taken (or waited for) in the background.
-pub struct RolloutLease {
-    held: watch::Receiver<bool>,
-    task: JoinHandle<Result<LeaseManager, kube_lease_manager::LeaseManagerError>>,
-    api: Api<Lease>,
-    name: String,
-}
-
-impl RolloutLease {
-    /// Start competing for the Lease of `rollout` (created if missing).
-    pub async fn start(
-        client: Client,
-        rollout: &Rollout,
-        settings: &LeaseSettings,
-    ) -> Result<Self, ClusterError> {
-        let namespace = rollout.namespace_or_default();
-        let name = lease_name(rollout.name());
-        let manager = LeaseManagerBuilder::new(client.clone(), &name)
-            .with_namespace(namespace)
-            .with_identity(&settings.identity)
-            .with_duration(settings.duration.as_secs().max(1))
-            .with_grace(settings.grace.as_secs().max(1))
-            .with_field_manager(lease_field_manager(&settings.identity))
-            .build()
-            .await
-            .map_err(|e| ClusterError::Api(format!("Lease `{name}`: {e}")))?;
-        let (held, task) = manager.watch().await;
-        Ok(Self {
-            held,
-            task,
-            api: Api::namespaced(client, namespace),
-            name,
-        })
-    }
-
-    /// Whether this process holds the Lease now.
-    pub fn is_held(&self) -> bool {
-        *self.held.borrow()
-    }
-
-    /// Resolves once this process holds the Lease.
-    pub async fn acquired(&mut self) {
-        if self.held.wait_for(|held| *held).await.is_err() {
-            // The manager stopped: it will never be ours.
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Resolves once this process no longer holds the Lease.
-    pub async fn lost(&mut self) {
-        let _ = self.held.wait_for(|held| !*held).await;
-    }
-
-    /// Who holds the Lease now, if anyone holds it unexpired.
-    pub async fn holder(&self) -> Option<String> {
-        live_holder(self.api.get_opt(&self.name).await.ok().flatten()?)
-    }
-
-    /// Give the Lease up (if held) so the next runner need not wait for it to expire.
-    pub async fn release(self) {
-        drop(self.held);
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(Ok(Ok(_))) => {}
-            Ok(Ok(Err(error))) => tracing::debug!(%error, "could not release the lease"),
-            Ok(Err(error)) => tracing::debug!(%error, "the lease task failed"),
-            Err(_) => tracing::debug!("releasing the lease timed out; it will expire"),
-        }
-    }
 }
 
 /// The holder of a live Argo Rollouts controller Lease that would handle `rollout` (same
@@ -172,10 +88,70 @@ pub async fn argo_controller(client: &Client, rollout: &Rollout) -> Option<Strin
 }
 
 /// The holder of a Lease that has not expired.
-fn live_holder(lease: Lease) -> Option<String> {
+pub fn live_holder(lease: Lease) -> Option<String> {
     let spec = lease.spec?;
     let holder = spec.holder_identity.filter(|h| !h.is_empty())?;
     let renewed = spec.renew_time.map(|t| t.0)?;
     let seconds = i64::from(spec.lease_duration_seconds.unwrap_or(15));
     (renewed + jiff::SignedDuration::from_secs(seconds) > Timestamp::now()).then_some(holder)
+}
+
+/// Fences a driver's writes with its Rollout's Lease. The Lease manager only learns that the
+/// Lease is gone when a renewal gets through; a runner cut off from the API server keeps
+/// believing it holds it, and its writes, held by the network, may land after another runner
+/// took over. So before each write the cluster reads the Lease and writes only if this process
+/// holds it with a renewal that has not expired, and the write must finish before it would.
+#[derive(Clone)]
+pub struct LeaseFence {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+}
+
+impl LeaseFence {
+    /// The fence of `rollout`'s Lease for the process `settings.identity`.
+    pub fn new(client: Client, namespace: &str, rollout: &str, settings: &LeaseSettings) -> Self {
+        Self {
+            api: Api::namespaced(client, namespace),
+            name: lease_name(rollout),
+            identity: settings.identity.clone(),
+        }
+    }
+
+    /// How long the Lease is still this process's, as written in the Lease now; an error when
+    /// it is not (or no longer) held by it.
+    pub async fn remaining(&self) -> Result<Duration, ClusterError> {
+        let lease = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(ClusterError::from)?
+            .ok_or_else(|| ClusterError::Fenced(format!("the Lease `{}` is gone", self.name)))?;
+        let spec = lease.spec.unwrap_or_default();
+        let holder = spec.holder_identity.unwrap_or_default();
+        if holder != self.identity {
+            let holder = if holder.is_empty() { "nobody" } else { &holder };
+            return Err(ClusterError::Fenced(format!(
+                "the Lease `{}` is held by {holder}, not by this process",
+                self.name
+            )));
+        }
+        let seconds = i64::from(spec.lease_duration_seconds.unwrap_or(15));
+        let expires = spec
+            .renew_time
+            .as_ref()
+            .map(|t| t.0 + jiff::SignedDuration::from_secs(seconds));
+        let left = expires
+            .map(|e| e.duration_since(Timestamp::now()))
+            .and_then(|left| Duration::try_from(left).ok())
+            .filter(|left| !left.is_zero());
+        left.ok_or_else(|| {
+            ClusterError::Fenced(format!(
+                "the Lease `{}` was not renewed in time (renewed at {})",
+                self.name,
+                spec.renew_time
+                    .map_or_else(|| "never".to_string(), |t| t.0.to_string())
+            ))
+        })
+    }
 }

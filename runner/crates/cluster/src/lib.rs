@@ -36,6 +36,10 @@ pub enum ClusterError {
     Unavailable(String),
     #[error("{0}")]
     Api(String),
+    /// This process no longer holds (or cannot show that it still holds) the Rollout's Lease:
+    /// it must not write. Not transient: the driver stops and follows instead.
+    #[error("not writing: {0}")]
+    Fenced(String),
 }
 
 impl ClusterError {
@@ -115,6 +119,13 @@ pub trait Cluster: Send + Sync {
     /// Record events on a Rollout or Experiment (Kubernetes Events, or the simulation's
     /// timeline).
     fn record_events(&self, owner: Owner<'_>, events: &[Event]) -> impl Future<Output = ()> + Send;
+
+    /// Whether this process may write now: a driver fenced by a Lease checks that the Lease is
+    /// still its own. The driver asks before it announces each action. Clusters without a
+    /// fence always may.
+    fn may_write(&self) -> impl Future<Output = Result<(), ClusterError>> + Send {
+        async { Ok(()) }
+    }
 
     /// Wait until something may have changed or `deadline` (when the engine wants to look
     /// again) passes, but never past `limit` (the caller's timeout). The memory cluster advances

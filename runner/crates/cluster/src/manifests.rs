@@ -270,7 +270,7 @@ impl Applier {
         if let Some(found) = self.kinds.get(&gvk) {
             return Ok(found.clone());
         }
-        match pinned_kind(&self.client, &gvk).await {
+        match retrying(|| pinned_kind(&self.client, &gvk)).await {
             Ok(found) => {
                 self.kinds.insert(gvk, found.clone());
                 Ok(found)
@@ -311,8 +311,7 @@ impl Applier {
                     .map(|m| m.insert("namespace".into(), Value::String(ns.clone())));
             }
         }
-        let before = api
-            .get_opt(&doc.name)
+        let before = retrying(|| api.get_opt(&doc.name))
             .await
             .map_err(|e| self.error(doc, None, e.to_string()))?;
         let routed = namespace.as_ref().is_some_and(|ns| {
@@ -341,8 +340,9 @@ impl Applier {
         // runner's own earlier writes.
         params.force = self.options.force_conflicts || routed;
         params.dry_run = dry_run;
-        let after = api
-            .patch(&doc.name, &params, &Patch::Apply(&body))
+        // A server-side apply is idempotent: one whose answer was lost is safely sent again.
+        let patch = Patch::Apply(&body);
+        let after = retrying(|| api.patch(&doc.name, &params, &patch))
             .await
             .map_err(|error| self.rejected(doc, error))?;
         Ok(match before {
@@ -501,6 +501,36 @@ impl Applier {
                     CRD_ESTABLISHED_TIMEOUT.as_secs()
                 ),
             )),
+        }
+    }
+}
+
+/// Whether a failed call may work when tried again: the API server was unreachable, overloaded
+/// (429) or failing (5xx).
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::HttpError(_) => true,
+        _ => false,
+    }
+}
+
+/// `call`, tried again on transient errors with back-off (0.4 s doubling, 5 retries: about
+/// 12 s in all).
+async fn retrying<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut failures = 0u32;
+    loop {
+        match call().await {
+            Err(error) if transient(&error) && failures < 5 => {
+                failures += 1;
+                tracing::debug!(%error, failures, "the API server failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(200 << failures)).await;
+            }
+            result => return result,
         }
     }
 }

@@ -2,4 +2,5 @@
 
 pub(crate) mod cluster;
 pub(crate) mod oracle;
+pub(crate) mod faultproxy;
 pub(crate) mod runner;
