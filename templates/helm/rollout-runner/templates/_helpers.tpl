@@ -58,4 +58,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, list, watch, update, patch]
+- apiGroups: [traefik.io, traefik.containo.us]
+  resources: [traefikservices]
+  verbs: [get, list, watch, update, patch]
 {{- end }}
