@@ -93,7 +93,7 @@ fn namespaced_rules() -> Value {
          "verbs": ["get", "list", "watch", "update", "patch"]},
         {"apiGroups": ["split.smi-spec.io"], "resources": ["trafficsplits"],
          "verbs": ["get", "create", "update", "patch"]},
-        {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"],
+        {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes", "grpcroutes"],
          "verbs": ["get", "list", "watch", "update", "patch"]},
         // Traefik moved its CRDs from traefik.containo.us; the router uses whichever is served.
         {"apiGroups": ["traefik.io", "traefik.containo.us"], "resources": ["traefikservices"],

@@ -12,6 +12,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
@@ -268,6 +271,69 @@ async fn leader_among(client: &Client, ns: &str, pods: &[Pod], not: Option<&str>
     .await
 }
 
+/// Whether the apiserver lets the controller's ServiceAccount do `verb` on `resource`.
+async fn allowed(
+    client: &Client,
+    sa_ns: &str,
+    ns: &str,
+    group: &str,
+    resource: &str,
+    verb: &str,
+) -> bool {
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(format!("system:serviceaccount:{sa_ns}:{CONTROLLER}")),
+            groups: Some(vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{sa_ns}"),
+            ]),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(ns.to_string()),
+                group: Some(group.to_string()),
+                resource: Some(resource.to_string()),
+                verb: Some(verb.to_string()),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
+    let reviewed = reviews
+        .create(&PostParams::default(), &review)
+        .await
+        .unwrap_or_else(|e| panic!("SubjectAccessReview: {e}"));
+    reviewed.status.is_some_and(|s| s.allowed)
+}
+
+/// The applied RBAC, as the apiserver authorizes it: the traffic routers' objects in the
+/// watched namespace, nothing cluster-wide beyond reads of ClusterAnalysisTemplates.
+async fn assert_rbac(client: &Client, controller_ns: &str, app_ns: &str) {
+    for (groups, resource) in rollout_runner::traffic::rbac_resources() {
+        for group in groups {
+            for verb in ["get", "update", "patch"] {
+                assert!(
+                    allowed(client, controller_ns, app_ns, group, resource, verb).await,
+                    "the controller may not {verb} {resource}.{group} in {app_ns}"
+                );
+            }
+        }
+    }
+    let elsewhere = "default";
+    assert!(
+        !allowed(
+            client,
+            controller_ns,
+            elsewhere,
+            "argoproj.io",
+            "rollouts",
+            "patch"
+        )
+        .await
+    );
+    assert!(!allowed(client, controller_ns, app_ns, "", "secrets", "list").await);
+}
+
 /// Everything the controller pods must do, whoever installed them: one leader, a canary
 /// promoted, a release aborted by its analysis, a take-over when the leader pod is deleted.
 async fn lead_promote_abort_take_over(client: &Client, controller_ns: &str, app_ns: &str) {
@@ -424,6 +490,7 @@ async fn e2e_installed_controller_pods_lead_promote_abort_and_take_over() {
     ]);
     bind_pod_ip(&mut objects);
     server_side_apply(&client, &objects).await;
+    assert_rbac(&client, controller_ns.name(), app_ns.name()).await;
     lead_promote_abort_take_over(&client, controller_ns.name(), app_ns.name()).await;
     delete_cluster_scoped(&client, &objects).await;
 }

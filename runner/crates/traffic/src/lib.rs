@@ -147,6 +147,15 @@ const ALL_RESOURCES: [Resource; 7] = [
     Resource::TraefikService,
 ];
 
+/// `(API groups, resource)` of every kind of object a router reads and writes (get, update,
+/// patch), for the controller's RBAC.
+pub fn rbac_resources() -> Vec<(&'static [&'static str], &'static str)> {
+    ALL_RESOURCES
+        .iter()
+        .map(|r| (r.groups(), r.plural()))
+        .collect()
+}
+
 /// One object a router reads or writes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ObjectKey {

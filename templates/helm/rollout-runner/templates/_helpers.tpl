@@ -56,7 +56,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [trafficsplits]
   verbs: [get, create, update, patch]
 - apiGroups: [gateway.networking.k8s.io]
-  resources: [httproutes]
+  resources: [httproutes, grpcroutes]
   verbs: [get, list, watch, update, patch]
 - apiGroups: [traefik.io, traefik.containo.us]
   resources: [traefikservices]
