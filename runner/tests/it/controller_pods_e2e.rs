@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
@@ -232,6 +233,28 @@ fn restarts(pod: &Pod) -> i32 {
         .map_or(0, |c| c.iter().map(|c| c.restart_count).sum())
 }
 
+/// Waits until the controller's Deployment runs its current template on 2 available pods and
+/// no other (after an install or an upgrade).
+async fn rolled_out(client: &Client, ns: &str) {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    cluster::wait_until(
+        &deployments,
+        CONTROLLER,
+        POD_TIMEOUT,
+        "2 updated, available replicas and no others",
+        |d| {
+            let generation = d.metadata.generation.unwrap_or(0);
+            d.status.as_ref().is_some_and(|s| {
+                s.observed_generation.unwrap_or(0) >= generation
+                    && s.replicas == Some(2)
+                    && s.updated_replicas == Some(2)
+                    && s.available_replicas == Some(2)
+            })
+        },
+    )
+    .await;
+}
+
 /// The controller's pods once `replicas` of them are Ready.
 async fn ready_pods(client: &Client, ns: &str, replicas: usize) -> Vec<Pod> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -309,9 +332,9 @@ async fn allowed(
 /// The applied RBAC, as the apiserver authorizes it: the traffic routers' objects in the
 /// watched namespace, nothing cluster-wide beyond reads of ClusterAnalysisTemplates.
 async fn assert_rbac(client: &Client, controller_ns: &str, app_ns: &str) {
-    for (groups, resource) in rollout_runner::traffic::rbac_resources() {
+    for (groups, resource, verbs) in rollout_runner::traffic::rbac_resources() {
         for group in groups {
-            for verb in ["get", "update", "patch"] {
+            for &verb in verbs {
                 assert!(
                     allowed(client, controller_ns, app_ns, group, resource, verb).await,
                     "the controller may not {verb} {resource}.{group} in {app_ns}"
@@ -337,6 +360,7 @@ async fn assert_rbac(client: &Client, controller_ns: &str, app_ns: &str) {
 /// Everything the controller pods must do, whoever installed them: one leader, a canary
 /// promoted, a release aborted by its analysis, a take-over when the leader pod is deleted.
 async fn lead_promote_abort_take_over(client: &Client, controller_ns: &str, app_ns: &str) {
+    rolled_out(client, controller_ns).await;
     let pods = ready_pods(client, controller_ns, 2).await;
     for pod in &pods {
         let ip = metrics_addr(pod).ip().to_string();
