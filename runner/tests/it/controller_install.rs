@@ -231,7 +231,9 @@ fn the_helm_chart_uses_only_documented_values() {
     }
     assert!(used > 5);
     assert!(
-        chart().join("crds/rollouts.argoproj.io.yaml").exists(),
+        chart()
+            .join("templates/crd-rollouts.argoproj.io.yaml")
+            .exists(),
         "the chart ships the CRDs"
     );
 }

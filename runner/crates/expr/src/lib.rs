@@ -26,6 +26,7 @@ mod ast;
 mod builtins;
 mod check;
 mod eval;
+mod fold;
 mod gofmt;
 mod gotime;
 mod lexer;
@@ -33,7 +34,6 @@ mod parser;
 mod value;
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use jiff::Timestamp;
 
@@ -79,12 +79,6 @@ pub enum ConditionError {
     /// A time expression ran but did not produce a time.
     #[error("expected time.Time, but got {go_type}")]
     NotTime { go_type: String },
-    /// Argo refuses to evaluate a condition that indexes `result` (`result[0]`) when the
-    /// result is empty, before compiling it.
-    #[error(
-        "metric result is empty or unavailable, and the condition cannot index into result; guard the condition with len(result) > 0"
-    )]
-    EmptyIndexedResult,
 }
 
 impl ConditionError {
@@ -158,11 +152,11 @@ impl Condition {
     /// Argo's `EvalCondition`: evaluates the condition against a result; `now()` in the
     /// condition returns `now`.
     pub fn evaluate(&self, result: &Value, now: Timestamp) -> Result<bool, ConditionError> {
-        if indexes_result(&self.source) && is_empty_indexable(result) {
-            return Err(ConditionError::EmptyIndexedResult);
-        }
         let result = Val::from(result);
-        let (ast, _) = self.checked(&CheckEnv::Condition(result_type(&result)))?;
+        let (mut ast, _) = self.checked(&CheckEnv::Condition(result_type(&result)))?;
+        // expr's optimizer folds constants after type checking, before running: `x || true`
+        // is true without evaluating `x` (fold.go).
+        fold::fold(&mut ast);
         let env = Env {
             result: Some(result),
             now: GoTime::utc(now),
@@ -312,24 +306,6 @@ fn result_type(v: &Val) -> Ty {
     }
 }
 
-/// Argo's `\bresult\s*\[` pre-check, on the raw text of the condition. Go's `\b` and `\s`
-/// are ASCII-only; so are these.
-fn indexes_result(source: &str) -> bool {
-    static PATTERN: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"(?-u)\bresult[\t\n\x0C\r ]*\[")
-            .unwrap_or_else(|_| regex::Regex::new("$^").unwrap())
-    });
-    PATTERN.is_match(source)
-}
-
-/// Argo's `isEmptyIndexableResult`: nil, or an empty array or string.
-fn is_empty_indexable(result: &Value) -> bool {
-    match result {
-        Value::String(s) => s.is_empty(),
-        other => other.is_nil_or_empty(),
-    }
-}
-
 /// Checks a condition without a result: syntax errors, unknown names and type errors that
 /// hold whatever the result is. The error's [`ConditionError::position`] gives the place.
 pub fn check_condition(source: &str) -> Result<(), ConditionError> {
@@ -343,10 +319,6 @@ pub fn evaluate_condition(
     source: &str,
     now: Timestamp,
 ) -> Result<bool, ConditionError> {
-    // Argo's pre-check runs before the condition is compiled.
-    if indexes_result(source) && is_empty_indexable(result) {
-        return Err(ConditionError::EmptyIndexedResult);
-    }
     Condition::parse(source)?.evaluate(result, now)
 }
 
@@ -439,16 +411,11 @@ pub fn evaluate_result(
         (ConditionKind::Failure, failure),
     ] {
         let Some(src) = src else { continue };
-        // Argo's pre-check comes before compiling, so before syntax errors too.
-        let outcome = if indexes_result(src) && is_empty_indexable(result) {
-            Err((kind, ConditionError::EmptyIndexedResult))
-        } else {
-            conditions(kind, src).and_then(|c| {
-                c.evaluate(result, now)
-                    .map(|b| (c, b))
-                    .map_err(|e| (kind, e))
-            })
-        };
+        let outcome = conditions(kind, src).and_then(|c| {
+            c.evaluate(result, now)
+                .map(|b| (c, b))
+                .map_err(|e| (kind, e))
+        });
         match outcome {
             Ok((c, b)) => parsed.push((kind, c, b)),
             Err((kind, e)) => return error_assessment(result, kind, src, e),
@@ -567,15 +534,9 @@ fn error_assessment(
         let mut e = format!(
             "{field} `{source}` could not be evaluated: the metric returned no data (result {result})."
         );
-        if matches!(error, ConditionError::EmptyIndexedResult) {
-            e.push_str(
-                " Argo refuses any condition that indexes `result[...]` when the result is empty, even one guarded by `len(result) > 0 &&`.",
-            );
-        } else {
-            e.push_str(&format!(" The underlying error: {error}."));
-        }
+        e.push_str(&format!(" The underlying error: {error}."));
         e.push_str(
-            " Argo counts this as an Error (against consecutiveErrorLimit), not as Failed; to judge no data instead, write the condition without indexing, e.g. with `any(result, ...)` (false on no data) or `all(result, ...)` (true).",
+            " Argo counts this as an Error (against consecutiveErrorLimit), not as Failed; to judge no data instead, guard the condition (`len(result) > 0 && result[0] >= 0.95`: `&&` and `||` short-circuit) or write it without indexing, e.g. with `any(result, ...)` (false on no data) or `all(result, ...)` (true).",
         );
         e
     } else {
