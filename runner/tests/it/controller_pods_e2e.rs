@@ -2,8 +2,8 @@
 //! kubelet run `ghcr.io/rollout-runner/rollout-runner` as process pods of the binary under
 //! test, with the root Dockerfile's image config (tests/cluster/README.md, "Process pods").
 //!
-//! `rollout-runner install` is applied the way `kubectl apply --server-side` applies it; its
-//! Deployment's pods become Ready through their real probes, one of them leads, the leader
+//! `rollout-runner install` is applied the way `kubectl apply --server-side` applies it, and the
+//! Helm chart is installed then upgraded; the Deployment's pods become Ready through their real probes, one of them leads, the leader
 //! promotes a canary and aborts a release on a failing analysis, and when the leader pod is
 //! deleted another replica takes over and drives the next release. The kubelet's
 //! `runAsNonRoot` check is run against the image's USER.
@@ -517,6 +517,124 @@ async fn e2e_installed_controller_pods_lead_promote_abort_and_take_over() {
     assert_rbac(&client, controller_ns.name(), app_ns.name()).await;
     lead_promote_abort_take_over(&client, controller_ns.name(), app_ns.name()).await;
     delete_cluster_scoped(&client, &objects).await;
+}
+
+/// A Helm binary (`tests/platforms/build helm`), set by `tests/run`.
+const HELM_ENV: &str = "ROLLOUT_RUNNER_E2E_HELM";
+
+/// Helm against the test cluster, with its config, cache and data in a temporary directory.
+struct Helm {
+    binary: PathBuf,
+    home: tempfile::TempDir,
+}
+
+impl Helm {
+    fn new() -> Self {
+        let binary = std::env::var_os(HELM_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("{PROCESS_PODS_ENV}=1 but {HELM_ENV} is not set"));
+        Self {
+            binary,
+            home: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// `helm ARGS...`; panics with its output unless it succeeds.
+    async fn run(&self, args: &[&str]) {
+        let home = self.home.path();
+        let kubeconfig = cluster::kubeconfig_path().expect("the e2e kubeconfig");
+        let run = tokio::process::Command::new(&self.binary)
+            .args(args)
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .env("KUBECONFIG", kubeconfig)
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(120), run)
+            .await
+            .unwrap_or_else(|_| panic!("helm {args:?} did not finish within 120s"))
+            .expect("helm runs");
+        assert!(
+            output.status.success(),
+            "helm {args:?}: {}\nstdout:\n{}\nstderr:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// A values file: the process-pod image, the controller scoped to `app_ns`, the CRDs left
+    /// to the harness (they exist, not owned by a release), and the metrics address on the
+    /// pod IP as in [`bind_pod_ip`].
+    fn values(&self, image: &str, app_ns: &str) -> PathBuf {
+        let values = json!({
+            "image": {"repository": image, "tag": env!("CARGO_PKG_VERSION")},
+            "replicas": 2,
+            "watchNamespaces": [app_ns],
+            "crds": {"install": false},
+            "extraEnv": [{"name": "POD_IP",
+                          "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+            "extraArgs": [format!("--metrics-addr=$(POD_IP):{METRICS_PORT}")],
+        });
+        let path = self.home.path().join(format!("values-{app_ns}.json"));
+        std::fs::write(&path, values.to_string()).expect("writing the values");
+        path
+    }
+}
+
+fn chart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/helm/rollout-runner")
+}
+
+#[tokio::test]
+async fn e2e_helm_installed_and_upgraded_controller_pods_lead_promote_abort_and_take_over() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let Some((image, _)) = process_pod_images() else {
+        return;
+    };
+    let helm = Helm::new();
+    let controller_ns = TestNamespace::create(&client, "helmpods").await;
+    let app_ns = TestNamespace::create(&client, "helmpods-app").await;
+    let _logs = LogsOnFailure(controller_ns.name().to_string());
+    let chart = chart();
+    let chart = chart.to_str().expect("a UTF-8 path");
+    let release = |verb: &'static str, values: PathBuf| {
+        let ns = controller_ns.name().to_string();
+        let helm = &helm;
+        async move {
+            let values = values.to_str().expect("a UTF-8 path").to_string();
+            helm.run(&[verb, "rr", chart, "--namespace", &ns, "--values", &values])
+                .await;
+        }
+    };
+
+    release("install", helm.values(&image, app_ns.name())).await;
+    assert_rbac(&client, controller_ns.name(), app_ns.name()).await;
+    lead_promote_abort_take_over(&client, controller_ns.name(), app_ns.name()).await;
+
+    // An upgrade that moves the controller to another namespace: new Roles, new pods.
+    let next_ns = TestNamespace::create(&client, "helmpods-next").await;
+    release("upgrade", helm.values(&image, next_ns.name())).await;
+    assert_rbac(&client, controller_ns.name(), next_ns.name()).await;
+    assert!(
+        !allowed(
+            &client,
+            controller_ns.name(),
+            app_ns.name(),
+            "argoproj.io",
+            "rollouts",
+            "patch"
+        )
+        .await,
+        "the upgrade removed the Role in the namespace no longer watched"
+    );
+    lead_promote_abort_take_over(&client, controller_ns.name(), next_ns.name()).await;
+    helm.run(&["uninstall", "rr", "--namespace", controller_ns.name()])
+        .await;
 }
 
 /// The waiting reason and message of `container` in `pod`.
