@@ -45,8 +45,14 @@ pub(crate) struct ControllerArgs {
     #[arg(long, value_name = "ID", env = "ROLLOUT_RUNNER_INSTANCE_ID")]
     instance_id: Option<String>,
 
-    /// Where to serve `/metrics`, `/healthz` and `/readyz`.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8090")]
+    /// Where to serve `/metrics`, `/healthz` and `/readyz`. Given twice, the last wins (so the
+    /// Helm chart's `extraArgs` can change the address the chart sets).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "0.0.0.0:8090",
+        overrides_with = "metrics_addr"
+    )]
     metrics_addr: SocketAddr,
 
     /// How long a Lease (leader election, and each Rollout's) lives without renewal: a

@@ -95,6 +95,13 @@ fn namespaced_rules() -> Value {
          "verbs": ["get", "create", "update", "patch"]},
         {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"],
          "verbs": ["get", "list", "watch", "update", "patch"]},
+        // The NGINX router creates its canary Ingress from the stable one.
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["create"]},
+        {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["grpcroutes"],
+         "verbs": ["get", "list", "watch", "update", "patch"]},
+        // Traefik moved its CRDs from traefik.containo.us; the router uses whichever is served.
+        {"apiGroups": ["traefik.io", "traefik.containo.us"], "resources": ["traefikservices"],
+         "verbs": ["get", "list", "watch", "update", "patch"]},
     ])
 }
 

@@ -193,7 +193,7 @@ async fn leading_controller(prefix: &str) -> Option<(Client, TestNamespace, Cont
 }
 
 /// `apply DIR` without `--wait`: the controller is to finish it.
-async fn apply_only(ns: &str, manifests: &Manifests) {
+pub(crate) async fn apply_only(ns: &str, manifests: &Manifests) {
     let dir = manifests.path().to_str().expect("a UTF-8 path");
     let run = finish(command(ns, &["apply", dir])).await;
     assert_exit(&run, 0, "apply without --wait");
@@ -204,7 +204,7 @@ async fn release(ns: &str, rollout_yaml: &str) {
     apply_only(ns, &manifests(rollout_yaml)).await;
 }
 
-async fn healthy_at(client: &Client, ns: &str, image: &str) -> Rollout {
+pub(crate) async fn healthy_at(client: &Client, ns: &str, image: &str) -> Rollout {
     wait_rollout(client, ns, "web", &format!("{image} healthy"), |ro| {
         let image_now = ro
             .spec

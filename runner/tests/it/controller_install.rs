@@ -125,6 +125,39 @@ fn install_with_watched_namespaces_grants_roles_there_only() {
     );
 }
 
+/// Whether `rules` grant `verb` on `resource` in `group`.
+fn grants(rules: &Value, group: &str, resource: &str, verb: &str) -> bool {
+    let has =
+        |list: &Value, item: &str| list.as_array().is_some_and(|l| l.iter().any(|x| x == item));
+    rules.as_array().is_some_and(|rules| {
+        rules.iter().any(|r| {
+            has(&r["apiGroups"], group) && has(&r["resources"], resource) && has(&r["verbs"], verb)
+        })
+    })
+}
+
+#[test]
+fn install_grants_every_object_the_traffic_routers_write() {
+    let cluster_wide = install(&["--skip-crds"]);
+    let scoped = install(&["--watch-namespace", "shop", "--skip-crds"]);
+    let rule_sets = [
+        &find(&cluster_wide, "ClusterRole", None)[0]["rules"],
+        &find(&scoped, "Role", Some("shop"))[0]["rules"],
+    ];
+    for (groups, resource, verbs) in rollout_runner::traffic::rbac_resources() {
+        for group in groups {
+            for &verb in verbs {
+                for rules in rule_sets {
+                    assert!(
+                        grants(rules, group, resource, verb),
+                        "{verb} {resource}.{group} is not granted:\n{rules:#}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn the_helm_chart_grants_what_install_grants() {
     let helpers = std::fs::read_to_string(chart().join("templates/_helpers.tpl")).unwrap();

@@ -147,6 +147,28 @@ const ALL_RESOURCES: [Resource; 7] = [
     Resource::TraefikService,
 ];
 
+/// `(API groups, resource, verbs)` of every kind of object a router reads and writes, for
+/// the controller's RBAC: objects are read with `get`, changed with a merge `patch`, and
+/// created where a router creates them (NGINX's canary Ingress, SMI's TrafficSplit).
+pub fn rbac_resources() -> Vec<(
+    &'static [&'static str],
+    &'static str,
+    &'static [&'static str],
+)> {
+    ALL_RESOURCES
+        .iter()
+        .map(|&r| {
+            let verbs: &'static [&'static str] =
+                if matches!(r, Resource::Ingress | Resource::TrafficSplit) {
+                    &["get", "patch", "create"]
+                } else {
+                    &["get", "patch"]
+                };
+            (r.groups(), r.plural(), verbs)
+        })
+        .collect()
+}
+
 /// One object a router reads or writes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ObjectKey {

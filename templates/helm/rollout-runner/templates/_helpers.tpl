@@ -24,8 +24,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The namespaced rules, verbatim the list `rollout-runner install` prints: the Rust test */}}
 {{/* controller_install compares this block with install's, so keep it plain YAML. What is rendered */}}
-{{/* is "rollout-runner.namespacedRules": these plus "rollout-runner.rulesBeyondInstall", filtered */}}
-{{/* by rbac.routers, plus rbac.additionalRules. */}}
+{{/* is "rollout-runner.namespacedRules": these, filtered by rbac.routers, plus */}}
+{{/* rbac.additionalRules. */}}
 {{- define "rollout-runner.rules" }}
 - apiGroups: [argoproj.io]
   resources: [rollouts]
@@ -72,12 +72,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, list, watch, update, patch]
-{{- end }}
-
-{{/* Rules the routers need that `rollout-runner install` does not grant yet: the NGINX router */}}
-{{/* creates its canary Ingress, the Gateway API router also writes GRPCRoutes, the Traefik router */}}
-{{/* writes TraefikServices (traefik.io, or traefik.containo.us before Traefik 3). */}}
-{{- define "rollout-runner.rulesBeyondInstall" }}
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [create]
@@ -105,7 +99,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "rollout-runner.namespacedRules" -}}
 {{- $routers := .Values.rbac.routers -}}
 {{- $rules := list -}}
-{{- range concat (include "rollout-runner.rules" . | fromYamlArray) (include "rollout-runner.rulesBeyondInstall" . | fromYamlArray) -}}
+{{- range include "rollout-runner.rules" . | fromYamlArray -}}
 {{- $needs := include "rollout-runner.routersOf" . | splitList " " | compact -}}
 {{- $keep := not $needs -}}
 {{- range $needs -}}
