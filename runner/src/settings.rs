@@ -228,9 +228,10 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
                 .and_then(|v| v.parse().ok())
         }) {
             let private_key = match &args.github_app_key {
-                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("--github-app-key: cannot read `{}`: {e}", path.display())
-                })?),
+                Some(path) => Some(
+                    crate::render::input::read_text(path)
+                        .map_err(|e| anyhow::anyhow!("--github-app-key: {e}"))?,
+                ),
                 None => env.var("ROLLOUT_RUNNER_GITHUB_APP_PRIVATE_KEY"),
             };
             match private_key {

@@ -75,8 +75,7 @@ fn scenario_path(args: &SimulateArgs) -> Option<PathBuf> {
 
 /// Read a scenario; `series: FILE` entries are read relative to the scenario.
 fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the scenario `{}`", path.display()))?;
+    let text = crate::render::input::read_text(path).context("cannot read the scenario")?;
     let mut raw: serde_json::Value = serde_saphyr::from_str(&text)
         .with_context(|| format!("invalid scenario `{}`", path.display()))?;
     if let Some(metrics) = raw.get_mut("metrics").and_then(|m| m.as_object_mut()) {
@@ -89,12 +88,8 @@ fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
                 continue;
             };
             let series_path = path.parent().unwrap_or(Path::new(".")).join(&file);
-            let series_text = std::fs::read_to_string(&series_path).with_context(|| {
-                format!(
-                    "metric `{name}`: cannot read the series `{}`",
-                    series_path.display()
-                )
-            })?;
+            let series_text = crate::render::input::read_text(&series_path)
+                .with_context(|| format!("metric `{name}`: cannot read the series"))?;
             let points = parse_series(&series_text).map_err(|e| {
                 anyhow::anyhow!("metric `{name}`: `{}`: {e}", series_path.display())
             })?;
