@@ -269,6 +269,19 @@ fn manifests_from_standard_input() {
         assert_eq!(run.code, 2, "{command}: {text}");
         assert!(text.contains("<stdin>:"), "{command}: {text}");
     }
+    std::fs::copy(
+        repo_dir("examples/canary-basic/scenario.yaml"),
+        dir.path().join("scenario.yaml"),
+    )
+    .unwrap();
+    let simulate = runner(
+        dir.path(),
+        &["simulate", "-", "--scenario", "scenario.yaml"],
+        &[],
+        Some(&stream),
+    );
+    assert_eq!(simulate.code, 0, "{}{}", simulate.stdout, simulate.stderr);
+    assert!(simulate.stdout.contains("step 1/"), "{}", simulate.stdout);
     let twice = runner(dir.path(), &["plan", "-", "-"], &[], Some(&stream));
     assert_eq!(twice.code, 2, "{}", twice.stderr);
     assert!(twice.stderr.contains("named twice"), "{}", twice.stderr);
@@ -389,7 +402,8 @@ fn mangle(seed: &str, rng: &mut Rng) -> String {
         }
         // Alias expansion and deep nesting.
         _ => {
-            if rng.below(2) == 0 {
+            // Rare: each bomb costs a second or two in a debug build.
+            if rng.below(16) == 0 {
                 let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
                 for level in 0..9 {
                     let name = (b'b' + level) as char;
@@ -480,5 +494,92 @@ fn generated_corpus_through_plan() {
             );
         }
         std::fs::remove_file(file).unwrap();
+    }
+}
+
+/// A secret argument used in a condition never shows, in any channel: text, JSON, workflow
+/// annotations, the step summary, and debug logs.
+#[test]
+fn a_secret_in_a_condition_is_redacted_in_every_channel() {
+    const SECRET: &str = "0.98765";
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let example = repo_dir("examples/canary-analysis-fails");
+    for name in ["rollout.yaml", "service.yaml", "scenario.yaml"] {
+        std::fs::copy(example.join(name), input.join(name)).unwrap();
+    }
+    let analysis = std::fs::read_to_string(example.join("analysis.yaml"))
+        .unwrap()
+        .replace(
+            "    - name: prometheus-address\n",
+            "    - name: threshold\n      valueFrom:\n        secretKeyRef: {name: creds, key: threshold}\n    - name: prometheus-address\n",
+        )
+        .replace("result[0] >= 0.99", "result[0] >= {{args.threshold}}");
+    assert!(analysis.contains("{{args.threshold}}"));
+    std::fs::write(input.join("analysis.yaml"), analysis).unwrap();
+    let mut scenario = std::fs::read_to_string(input.join("scenario.yaml")).unwrap();
+    scenario.push_str(&format!(
+        "secrets:\n  creds:\n    threshold: \"{SECRET}\"\n"
+    ));
+    std::fs::write(input.join("scenario.yaml"), scenario).unwrap();
+    let summary = dir.path().join("summary.md");
+    let summary_path = summary.display().to_string();
+    let github = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
+        ("ROLLOUT_RUNNER_LOG", "debug"),
+        ("RUST_LOG", "debug"),
+    ];
+    for output in ["text", "json"] {
+        let run = runner(
+            dir.path(),
+            &["simulate", "in", "--output", output],
+            &github,
+            None,
+        );
+        let summary_text = std::fs::read_to_string(&summary).unwrap_or_default();
+        let all = format!("{}{}{summary_text}", run.stdout, run.stderr);
+        assert_ne!(run.code, 0, "the analysis fails: {all}");
+        if output == "text" {
+            assert!(all.contains("why: "), "no explanation:\n{all}");
+            assert!(all.contains("*****"), "no redacted explanation:\n{all}");
+        }
+        assert!(!all.contains(SECRET), "{output}: the secret leaked:\n{all}");
+    }
+}
+
+/// A mistyped secret in a scenario is reported by its place, not echoed.
+#[test]
+fn a_mistyped_scenario_secret_is_not_echoed() {
+    let dir = canary_dir();
+    for (scenario, place) in [
+        (
+            "secrets:\n  creds:\n    token: 123456789\n",
+            "`secrets.creds.token` must be a string",
+        ),
+        (
+            "secrets:\n  creds:\n    token: [123456789]\n",
+            "`secrets.creds.token` must be a string",
+        ),
+        (
+            "secrets:\n  creds: 123456789\n",
+            "`secrets.creds` must be a mapping",
+        ),
+        (
+            "secrets:\n  creds:\n    token: \"123456789\n",
+            "invalid scenario",
+        ),
+    ] {
+        std::fs::write(dir.path().join("scenario.yaml"), scenario).unwrap();
+        let run = runner(
+            dir.path(),
+            &["simulate", "in", "--scenario", "scenario.yaml"],
+            &[],
+            None,
+        );
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(place), "{}", run.stderr);
+        assert!(!run.stderr.contains("123456789"), "{}", run.stderr);
     }
 }
