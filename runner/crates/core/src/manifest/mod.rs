@@ -145,7 +145,7 @@ impl Document {
             object: if self.kind.is_empty() {
                 String::new()
             } else {
-                self.id()
+                printable(&self.id())
             },
             path: path.to_string(),
             message: message.into(),
@@ -713,6 +713,25 @@ fn without_rust_type_names(message: &str) -> String {
         }
     }
     out.push_str(rest);
+    out
+}
+
+/// `text` safe to print in a message: control characters (newlines, ANSI escapes, NUL)
+/// escaped, and cut after 100 characters.
+pub fn printable(text: &str) -> String {
+    const LIMIT: usize = 100;
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == LIMIT {
+            out.push_str(&format!("... ({} bytes in all)", text.len()));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
     out
 }
 
