@@ -983,14 +983,31 @@ fn anti_affinity(f: &mut Findings, anti_affinity: Option<&AntiAffinity>, path: &
 
 /// An int-or-percent that is neither an integer nor `N%` (or `N`, read as a percentage).
 fn int_or_percent(f: &mut Findings, path: &FieldPath, value: Option<&IntOrString>) {
-    if let Some(IntOrString::String(text)) = value
-        && text.trim_end_matches('%').parse::<u32>().is_err()
+    // Kubernetes' `ValidatePositiveIntOrPercent`: a count at least 0, or digits and `%`.
+    if let Some(IntOrString::Int(count)) = value
+        && *count < 0
     {
         f.spec(
             path.clone(),
-            format!("invalid value `{text}`: must be an integer or a percentage"),
+            format!("invalid value {count}: must be greater than or equal to 0"),
             "use a number of pods (`1`) or a percentage (`25%`)",
         );
+    }
+    if let Some(IntOrString::String(text)) = value {
+        let digits = text.strip_suffix('%').unwrap_or(text);
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.parse::<u32>().is_err()
+        {
+            f.spec(
+                path.clone(),
+                format!(
+                    "invalid value `{}`: must be an integer or a percentage",
+                    crate::manifest::printable(text)
+                ),
+                "use a number of pods (`1`) or a percentage (`25%`)",
+            );
+        }
     }
 }
 
