@@ -583,3 +583,52 @@ fn a_mistyped_scenario_secret_is_not_echoed() {
         assert!(!run.stderr.contains("123456789"), "{}", run.stderr);
     }
 }
+
+/// Contract: bad flags are exit 2 with a message, before anything runs.
+#[test]
+fn bad_flags_exit_2() {
+    let dir = canary_dir();
+    std::fs::copy(
+        repo_dir("examples/canary-basic/scenario.yaml"),
+        dir.path().join("scenario.yaml"),
+    )
+    .unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "simulate",
+                "in",
+                "--report",
+                "webhook",
+                "--webhook-url",
+                "not a url",
+            ],
+            "--webhook-url (or ROLLOUT_RUNNER_WEBHOOK_URL) is not a URL",
+        ),
+        (
+            &[
+                "simulate",
+                "in",
+                "--report",
+                "webhook",
+                "--webhook-url",
+                "ftp://tok3n@example.com/x",
+            ],
+            "must be an http or https URL with a host",
+        ),
+        (
+            &["simulate", "in", "--timeout=-1s"],
+            "timeout `-1s` must not be negative",
+        ),
+        (
+            &["apply", "in", "--wait", "--timeout=-1s"],
+            "--timeout `-1s` must not be negative",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = runner(dir.path(), args, &[], None);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("tok3n"), "{args:?}: {}", run.stderr);
+    }
+}
