@@ -524,9 +524,23 @@ fn canary_step(
     if let Some(pause) = &step.pause
         && pause.duration_seconds().is_some_and(|s| s < 0)
     {
+        // Argo's message, with why when the text is not a duration at all (`1y`).
+        let message = match &pause.duration {
+            Some(IntOrString::String(text)) if text.parse::<i64>().is_err() => {
+                match rollout_runner_api::crd::duration::parse_go_duration(text) {
+                    Err(error) => format!(
+                        "{}: `{}` is not a duration ({error})",
+                        m::INVALID_DURATION,
+                        crate::manifest::printable(text)
+                    ),
+                    Ok(_) => m::INVALID_DURATION.to_string(),
+                }
+            }
+            _ => m::INVALID_DURATION.to_string(),
+        };
         f.spec(
             at.keys("pause.duration"),
-            m::INVALID_DURATION,
+            message,
             "use seconds (`30`) or a Go duration (`30s`, `5m`, `1h`); leave it out to pause until promoted",
         );
     }
