@@ -320,6 +320,11 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                                 continue;
                             }
                         };
+                    // Redacted before anything shows them (reporters, then the status).
+                    let mut results = results;
+                    for result in &mut results {
+                        analysis_run::redact_measurement(&mut result.measurement, &secrets);
+                    }
                     for result in &results {
                         if result.measurement.phase.is_completed() {
                             self.reporter.report(&Update::Measurement {

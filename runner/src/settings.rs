@@ -228,9 +228,10 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
                 .and_then(|v| v.parse().ok())
         }) {
             let private_key = match &args.github_app_key {
-                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("--github-app-key: cannot read `{}`: {e}", path.display())
-                })?),
+                Some(path) => Some(
+                    crate::render::input::read_text(path)
+                        .map_err(|e| anyhow::anyhow!("--github-app-key: {e}"))?,
+                ),
                 None => env.var("ROLLOUT_RUNNER_GITHUB_APP_PRIVATE_KEY"),
             };
             match private_key {
@@ -369,6 +370,19 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
             .or_else(|| env.var("ROLLOUT_RUNNER_WEBHOOK_URL"))
         {
             Some(url) => {
+                // Checked here, so that a typo is an error at the start rather than a warning
+                // per event; the URL is not echoed (it may carry a token).
+                match url::Url::parse(&url) {
+                    Ok(parsed)
+                        if matches!(parsed.scheme(), "http" | "https")
+                            && parsed.host().is_some() => {}
+                    Ok(_) => anyhow::bail!(
+                        "--webhook-url (or ROLLOUT_RUNNER_WEBHOOK_URL) must be an http or https URL with a host\n\nhint: such as https://hooks.example.com/cdevents"
+                    ),
+                    Err(error) => anyhow::bail!(
+                        "--webhook-url (or ROLLOUT_RUNNER_WEBHOOK_URL) is not a URL: {error}\n\nhint: such as https://hooks.example.com/cdevents"
+                    ),
+                }
                 let source = ci
                     .remote_url
                     .clone()

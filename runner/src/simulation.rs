@@ -227,6 +227,12 @@ impl Simulation {
             })
             .collect::<Result<_, SimulationError>>()?;
         let timeout = duration(scenario.timeout.as_deref().unwrap_or("24h"), "timeout")?;
+        if timeout.is_negative() {
+            return Err(SimulationError::Scenario(format!(
+                "timeout `{}` must not be negative",
+                scenario.timeout.as_deref().unwrap_or_default()
+            )));
+        }
         let start = match (real_time, scenario.start) {
             (true, _) => Timestamp::now(),
             (false, Some(start)) => start,

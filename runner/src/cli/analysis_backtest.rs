@@ -84,8 +84,7 @@ struct Report {
 }
 
 pub(crate) fn backtest(args: BacktestArgs) -> anyhow::Result<ExitStatus> {
-    let text = std::fs::read_to_string(&args.template)
-        .with_context(|| format!("cannot read `{}`", args.template.display()))?;
+    let text = crate::render::input::read_text(&args.template)?;
     let template: crate::crd::AnalysisTemplate =
         serde_saphyr::from_str(&text).with_context(|| {
             format!(

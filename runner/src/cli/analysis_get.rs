@@ -34,8 +34,7 @@ pub(crate) struct GetArgs {
 pub(crate) fn get(args: GetArgs) -> anyhow::Result<ExitStatus> {
     let run: AnalysisRun = match (&args.file, &args.name) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            let text = crate::render::input::read_text(path)?;
             serde_saphyr::from_str(&text)
                 .with_context(|| format!("`{}` does not hold an AnalysisRun", path.display()))?
         }

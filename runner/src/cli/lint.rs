@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::OutputFormat;
 use crate::error::ExitStatus;
 use crate::manifest::{self, Problem, Rule, Severity, Source};
+use crate::render::input;
 use crate::validate::{self, ExternalObject, ExternalTemplate, Options};
 
 /// Check Rollouts, AnalysisTemplates, Experiments and the objects they reference, and report
@@ -221,87 +222,36 @@ fn unreadable(file: &Path, message: String, hint: &str) -> Problem {
     }
 }
 
-/// The files a path names: itself, or the manifest files under a directory, sorted.
+/// The files a path names: itself, or the manifest files under a directory (walked by
+/// [`input::walk`]: inside the directory, loop-safe), sorted.
 fn files_under(path: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
-    match std::fs::metadata(path) {
+    if !input::is_dir(path) {
+        return vec![path.to_path_buf()];
+    }
+    match input::walk(path) {
         Err(error) => {
-            problems.push(unreadable(
-                path,
-                format!("cannot read `{}`: {}", path.display(), io_reason(&error)),
-                "check the path",
-            ));
+            problems.push(unreadable(&error.path, error.reason(), error.hint()));
             Vec::new()
         }
-        Ok(meta) if meta.is_dir() => {
-            let mut files = Vec::new();
-            walk(path, &mut files, problems);
-            files.sort();
-            files
-        }
-        Ok(_) => vec![path.to_path_buf()],
-    }
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            problems.push(unreadable(
-                dir,
-                format!(
-                    "cannot read directory `{}`: {}",
-                    dir.display(),
-                    io_reason(&error)
-                ),
-                "check the directory's permissions",
-            ));
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, files, problems);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| ["yaml", "yml", "json"].contains(&e))
-        {
-            files.push(path);
-        }
+        Ok(found) => found
+            .into_iter()
+            .filter(|file| {
+                file.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| ["yaml", "yml", "json"].contains(&e))
+            })
+            .map(|file| path.join(file))
+            .collect(),
     }
 }
 
 fn read_source(file: &Path) -> Result<Source, Box<Problem>> {
-    let bytes = std::fs::read(file).map_err(|error| {
-        Box::new(unreadable(
-            file,
-            format!("cannot read `{}`: {}", file.display(), io_reason(&error)),
-            "check the path and its permissions",
-        ))
-    })?;
-    let text = String::from_utf8(bytes).map_err(|error| {
-        Box::new(unreadable(
-            file,
-            format!(
-                "`{}` is not UTF-8 (invalid byte at offset {})",
-                file.display(),
-                error.utf8_error().valid_up_to()
-            ),
-            "save the file as UTF-8",
-        ))
-    })?;
-    Ok(Source::new(file.display().to_string(), text))
-}
-
-fn io_reason(error: &std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => error.to_string().to_lowercase(),
-    }
+    let text = input::read_text(file)
+        .map_err(|error| Box::new(unreadable(file, error.reason(), error.hint())))?;
+    let name = if file == Path::new(input::STDIN) {
+        super::render::STDIN_NAME.to_string()
+    } else {
+        file.display().to_string()
+    };
+    Ok(Source::new(name, text))
 }

@@ -151,6 +151,17 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    // Commands that read the CI context refuse a broken event payload up front.
+    if matches!(
+        cli.command,
+        Command::Render(_)
+            | Command::Simulate(_)
+            | Command::Plan(_)
+            | Command::Apply(_)
+            | Command::Status(_)
+    ) {
+        crate::ci::check_event(crate::ci::process_env).map_err(anyhow::Error::msg)?;
+    }
     match cli.command {
         Command::Crds(args) => crds::run(args),
         Command::Render(args) => render::run(args),

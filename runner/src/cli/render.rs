@@ -11,12 +11,13 @@ use anyhow::{Context as _, bail};
 
 use crate::ci::{self, CiContext};
 use crate::error::ExitStatus;
-use crate::render::{self, Release, RenderedFile, SourceFile, Values};
+use crate::render::{self, Release, RenderedFile, SourceFile, Values, input};
 
 /// Inputs, values and release: what every command that reads manifests takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RenderInput {
-    /// Manifest or template files, or directories to read recursively.
+    /// Manifest or template files, or directories to read recursively; `-` reads a YAML
+    /// stream from standard input (as from `helm template` or `kustomize build`).
     ///
     /// Files ending in `.j2` are minijinja templates (the output drops `.j2`); other
     /// `.yaml`, `.yml` and `.json` files pass through unchanged. In a directory, hidden files
@@ -93,8 +94,7 @@ impl RenderInput {
     fn values(&self) -> anyhow::Result<Values> {
         let mut values = Values::new();
         for file in &self.values {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read the values file `{}`", file.display()))?;
+            let text = input::read_text(file).context("--values")?;
             values.merge_yaml(file, &text)?;
         }
         for arg in &self.set {
@@ -115,15 +115,19 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Read every input: files as given, directories walked and filtered by
-/// [`render::select_files`].
+/// [`render::select_files`], `-` from standard input; all through [`input`], bounded.
 pub fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
     let mut sources = Vec::new();
+    let mut stdin_read = false;
     for path in paths {
-        let metadata =
-            std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        if metadata.is_dir() {
-            let mut found = Vec::new();
-            walk(path, Path::new(""), &mut found)?;
+        if path == Path::new(input::STDIN) {
+            if std::mem::replace(&mut stdin_read, true) {
+                bail!("`-` (standard input) is named twice\n\nhint: name it once");
+            }
+            let text = input::read_text(path)?;
+            sources.push(SourceFile::new(STDIN_NAME, text));
+        } else if input::is_dir(path) {
+            let found = input::walk(path)?;
             let selected = render::select_files(&found);
             if selected.is_empty() {
                 bail!(
@@ -134,7 +138,7 @@ pub fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
             }
             for relative in selected {
                 let full = path.join(&relative);
-                let text = read_text(&full)?;
+                let text = input::read_text(&full)?;
                 sources.push(SourceFile {
                     path: full,
                     relative,
@@ -142,40 +146,15 @@ pub fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
                 });
             }
         } else {
-            let text = read_text(path)?;
+            let text = input::read_text(path)?;
             sources.push(SourceFile::new(path.clone(), text));
         }
     }
     Ok(sources)
 }
 
-fn read_text(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))
-}
-
-/// Collect every file under `root/relative`, as paths relative to `root`. Hidden directories
-/// are not entered.
-fn walk(root: &Path, relative: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let dir = root.join(relative);
-    let entries =
-        std::fs::read_dir(&dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot read `{}`", dir.display()))?;
-        let name = entry.file_name();
-        let child = relative.join(&name);
-        let is_dir = std::fs::metadata(entry.path())
-            .with_context(|| format!("cannot read `{}`", entry.path().display()))?
-            .is_dir();
-        if is_dir {
-            if !name.to_string_lossy().starts_with('.') {
-                walk(root, &child, found)?;
-            }
-        } else {
-            found.push(child);
-        }
-    }
-    Ok(())
-}
+/// How manifests read from standard input are named in messages.
+pub const STDIN_NAME: &str = "<stdin>";
 
 /// Run `rollout-runner render`.
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitStatus> {

@@ -75,10 +75,18 @@ fn scenario_path(args: &SimulateArgs) -> Option<PathBuf> {
 
 /// Read a scenario; `series: FILE` entries are read relative to the scenario.
 fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the scenario `{}`", path.display()))?;
-    let mut raw: serde_json::Value = serde_saphyr::from_str(&text)
-        .with_context(|| format!("invalid scenario `{}`", path.display()))?;
+    let text = crate::render::input::read_text(path).context("cannot read the scenario")?;
+    // Without source snippets: the scenario holds secret values.
+    let mut raw: serde_json::Value = serde_saphyr::from_str(&text).map_err(|error| {
+        let rendered = error.render_with_options(serde_saphyr::render_options! {
+            snippets: serde_saphyr::SnippetMode::Off,
+        });
+        anyhow::anyhow!(
+            "invalid scenario `{}`: {rendered}\n\nhint: fix the YAML syntax at this position",
+            path.display()
+        )
+    })?;
+    check_secrets(path, &raw)?;
     if let Some(metrics) = raw.get_mut("metrics").and_then(|m| m.as_object_mut()) {
         for (name, script) in metrics.iter_mut() {
             let Some(file) = script
@@ -89,12 +97,8 @@ fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
                 continue;
             };
             let series_path = path.parent().unwrap_or(Path::new(".")).join(&file);
-            let series_text = std::fs::read_to_string(&series_path).with_context(|| {
-                format!(
-                    "metric `{name}`: cannot read the series `{}`",
-                    series_path.display()
-                )
-            })?;
+            let series_text = crate::render::input::read_text(&series_path)
+                .with_context(|| format!("metric `{name}`: cannot read the series"))?;
             let points = parse_series(&series_text).map_err(|e| {
                 anyhow::anyhow!("metric `{name}`: `{}`: {e}", series_path.display())
             })?;
@@ -113,6 +117,38 @@ fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
         }
     }
     serde_json::from_value(raw).with_context(|| format!("invalid scenario `{}`", path.display()))
+}
+
+/// `secrets:` must map names to maps of strings. Checked here so that a mistyped value is
+/// reported by its place, never echoed (serde's message quotes it).
+fn check_secrets(path: &Path, raw: &serde_json::Value) -> anyhow::Result<()> {
+    let Some(secrets) = raw.get("secrets") else {
+        return Ok(());
+    };
+    let hint = "hint: write `secrets: {NAME: {KEY: \"VALUE\"}}`, each value a quoted string";
+    let Some(secrets) = secrets.as_object() else {
+        anyhow::bail!(
+            "invalid scenario `{}`: `secrets` must be a mapping of secret names\n\n{hint}",
+            path.display()
+        );
+    };
+    for (name, data) in secrets {
+        let Some(data) = data.as_object() else {
+            anyhow::bail!(
+                "invalid scenario `{}`: `secrets.{name}` must be a mapping of keys to values\n\n{hint}",
+                path.display()
+            );
+        };
+        for (key, value) in data {
+            if !value.is_string() {
+                anyhow::bail!(
+                    "invalid scenario `{}`: `secrets.{name}.{key}` must be a string (its value is not shown)\n\n{hint}",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {

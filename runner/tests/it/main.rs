@@ -19,6 +19,7 @@ mod forge_e2e;
 mod forge_github;
 mod forge_gitlab;
 mod forge_plan;
+mod hostile;
 mod judge_real;
 mod lint;
 mod operate_cli;

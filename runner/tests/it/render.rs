@@ -402,7 +402,7 @@ fn bad_arguments_exit_2() {
         ),
         (
             &["render", "a.yaml", "--values", "nope.yaml"],
-            "error: cannot read the values file `nope.yaml`: ",
+            "error: --values: cannot read `nope.yaml`: no such file or directory",
         ),
         (
             &["render", "a.yaml", "sub"],

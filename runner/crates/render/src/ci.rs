@@ -428,8 +428,40 @@ fn gitlab<E: Fn(&str) -> Option<String>>(env: &Env<E>) -> CiContext {
     }
 }
 
+/// In GitHub Actions, check that `GITHUB_EVENT_PATH` (when set) names a readable JSON object:
+/// a broken payload would otherwise silently lose the pull request and its title.
+pub fn check_event<E: Fn(&str) -> Option<String>>(env: E) -> Result<(), String> {
+    let env = Env(env);
+    if !env.is_true("GITHUB_ACTIONS") {
+        return Ok(());
+    }
+    let Some(path) = env.var("GITHUB_EVENT_PATH") else {
+        return Ok(());
+    };
+    let text = crate::input::read_text(Path::new(&path)).map_err(|error| {
+        format!(
+            "GITHUB_EVENT_PATH: {}\n\nhint: {}; GitHub Actions sets it to the event's JSON payload",
+            error.reason(),
+            error.hint()
+        )
+    })?;
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(_) => Err(format!(
+            "GITHUB_EVENT_PATH: `{path}` does not hold a JSON object\n\n\
+             hint: GitHub Actions sets it to the event's JSON payload; unset it outside Actions"
+        )),
+        Err(error) => Err(format!(
+            "GITHUB_EVENT_PATH: `{path}`:{}:{}: not JSON: {error}\n\n\
+             hint: GitHub Actions sets it to the event's JSON payload; unset it outside Actions",
+            error.line(),
+            error.column()
+        )),
+    }
+}
+
 fn read_event(path: &str) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(Path::new(path))
         .inspect_err(|error| tracing::debug!(%path, %error, "cannot read the GitHub event payload"))
         .ok()?;
     serde_json::from_str(&text)

@@ -99,7 +99,34 @@ fn toyaml(state: &State<'_, '_>, value: Value) -> Result<String, Error> {
     Ok(yaml.strip_suffix('\n').unwrap_or(&yaml).to_owned())
 }
 
-fn indent_lines(text: &str, width: usize, first: bool, blank: bool) -> String {
+/// The widest indentation `indent` and `nindent` accept.
+const MAX_INDENT: usize = 1024;
+
+/// The largest text `indent` and `nindent` produce: a rendered file is capped at 8 MiB
+/// anyway, and a huge width would otherwise allocate until the process aborts.
+const MAX_INDENTED_BYTES: usize = 16 * 1024 * 1024;
+
+fn indent_lines(text: &str, width: usize, first: bool, blank: bool) -> Result<String, Error> {
+    if width > MAX_INDENT {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("indentation width {width} is larger than {MAX_INDENT}"),
+        ));
+    }
+    let lines = text.bytes().filter(|b| *b == b'\n').count() + 1;
+    if lines
+        .checked_mul(width)
+        .and_then(|pad| pad.checked_add(text.len()))
+        .is_none_or(|total| total > MAX_INDENTED_BYTES)
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "indenting {lines} lines by {width} would produce more than {} MiB",
+                MAX_INDENTED_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
     let pad = " ".repeat(width);
     let mut out = String::with_capacity(text.len() + width * 4);
     for (index, line) in text.split('\n').enumerate() {
@@ -112,7 +139,7 @@ fn indent_lines(text: &str, width: usize, first: bool, blank: bool) -> String {
         }
         out.push_str(line);
     }
-    out
+    Ok(out)
 }
 
 fn indent(
@@ -135,11 +162,11 @@ fn indent(
         None => kwargs.get::<Option<bool>>("blank")?.unwrap_or(false),
     };
     kwargs.assert_all_used()?;
-    Ok(indent_lines(&value, width, first, blank))
+    indent_lines(&value, width, first, blank)
 }
 
-fn nindent(value: String, width: usize) -> String {
-    format!("\n{}", indent_lines(&value, width, true, false))
+fn nindent(value: String, width: usize) -> Result<String, Error> {
+    Ok(format!("\n{}", indent_lines(&value, width, true, false)?))
 }
 
 fn scalar_text(state: &State<'_, '_>, value: &Value) -> Result<String, Error> {
@@ -247,9 +274,15 @@ mod tests {
 
     #[test]
     fn indent_keeps_blank_lines_empty() {
-        assert_eq!(indent_lines("a\n\nb", 2, true, false), "  a\n\n  b");
-        assert_eq!(indent_lines("a\n\nb", 2, false, false), "a\n\n  b");
-        assert_eq!(indent_lines("a\n\nb", 2, true, true), "  a\n  \n  b");
+        assert_eq!(
+            indent_lines("a\n\nb", 2, true, false).unwrap(),
+            "  a\n\n  b"
+        );
+        assert_eq!(indent_lines("a\n\nb", 2, false, false).unwrap(), "a\n\n  b");
+        assert_eq!(
+            indent_lines("a\n\nb", 2, true, true).unwrap(),
+            "  a\n  \n  b"
+        );
     }
 
     #[test]

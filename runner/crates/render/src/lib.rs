@@ -24,6 +24,7 @@
 mod argo;
 pub mod ci;
 mod filters;
+pub mod input;
 pub mod values;
 
 use std::collections::BTreeMap;

@@ -484,3 +484,19 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn huge_indentation_is_an_error_not_an_abort() {
+    for template in [
+        "a: {{ 'x' | indent(999999999999) }}\n",
+        "a: {{ 'x' | nindent(18446744073709551615) }}\n",
+        "a: {{ ('x\\n' * 100000) | indent(1000) }}\n",
+    ] {
+        let message = err(template, "{}");
+        assert!(
+            message.contains("indentation width") || message.contains("would produce more than"),
+            "{template}: {message}"
+        );
+    }
+    assert_eq!(ok("a: {{ 'x' | indent(2) }}\n", "{}"), "a:   x\n");
+}

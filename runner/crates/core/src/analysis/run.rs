@@ -381,7 +381,7 @@ pub fn record(
             }
             count(entry, measurement.phase);
         }
-        measurement.message = redact(&measurement.message, secrets);
+        redact_measurement(&mut measurement, secrets);
         if task.replaces_last && !entry.measurements.is_empty() {
             let last = entry.measurements.len() - 1;
             entry.measurements[last] = measurement;
@@ -444,6 +444,20 @@ fn error_status(mut status: AnalysisRunStatus, message: String, now: Timestamp) 
 /// The status of a run that could not start (invalid arguments or spec).
 pub fn invalid(run: &AnalysisRun, message: String, now: Timestamp) -> Recorded {
     error_status(status_of(run), message, now)
+}
+
+/// Replace every secret value in every text a reporter may show of a measurement (the
+/// explanation quotes the condition with its arguments substituted), whatever provider took it.
+pub fn redact_measurement(measurement: &mut Measurement, secrets: &[String]) {
+    if secrets.iter().all(String::is_empty) {
+        return;
+    }
+    measurement.message = redact(&measurement.message, secrets);
+    measurement.value = redact(&measurement.value, secrets);
+    measurement.metadata = std::mem::take(&mut measurement.metadata)
+        .into_iter()
+        .map(|(k, v)| (redact(&k, secrets), redact(&v, secrets)))
+        .collect();
 }
 
 /// Replace every secret value in `text` by `*****`.
@@ -1059,10 +1073,17 @@ mod tests {
         let ar = run(vec![metric("m")]);
         let mut measurement = measured(AnalysisPhase::Error, 0);
         measurement.message = "401 for token s3cr3t".into();
+        measurement.value = "[s3cr3t]".into();
+        measurement
+            .metadata
+            .insert("explanation".into(), "result[0] (1) < s3cr3t: false".into());
         let r = record(&ar, vec![task("m", measurement)], &["s3cr3t".into()], at(0));
+        let recorded = &r.status.metric_results[0].measurements[0];
+        assert_eq!(recorded.message, "401 for token *****");
+        assert_eq!(recorded.value, "[*****]");
         assert_eq!(
-            r.status.metric_results[0].measurements[0].message,
-            "401 for token *****"
+            recorded.metadata["explanation"],
+            "result[0] (1) < *****: false"
         );
     }
 

@@ -145,7 +145,7 @@ impl Document {
             object: if self.kind.is_empty() {
                 String::new()
             } else {
-                self.id()
+                printable(&self.id())
             },
             path: path.to_string(),
             message: message.into(),
@@ -629,9 +629,22 @@ fn describe_type_error(message: &str, field: Option<&str>) -> (String, Option<St
         ("expected u64", "expected a non-negative integer"),
         ("expected f64", "expected a number"),
         ("expected a string", "expected a string"),
+        ("expected i8", "expected an integer"),
+        ("expected i16", "expected an integer"),
+        ("expected u8", "expected a non-negative integer"),
+        ("expected u16", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected f32", "expected a number"),
+        ("expected a map", "expected a mapping"),
+        ("invalid type: map,", "invalid type: mapping,"),
+        (
+            "invalid type: null,",
+            "invalid type: an empty value (null),",
+        ),
     ] {
         message = message.replace(rust, words);
     }
+    message = without_rust_type_names(&message);
     let quoted_number = message.starts_with("invalid type: string \"")
         && message
             .split('"')
@@ -650,6 +663,76 @@ fn describe_type_error(message: &str, field: Option<&str>) -> (String, Option<St
         None
     };
     (message, hint)
+}
+
+/// Replace the Rust type names serde puts in its messages (`expected struct CanaryStep`,
+/// `untagged enum IntOrString`) with what the user writes.
+fn without_rust_type_names(message: &str) -> String {
+    const UNTAGGED: &str = "data did not match any variant of untagged enum ";
+    if let Some(at) = message.find(UNTAGGED) {
+        let name: String = message[at + UNTAGGED.len()..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect();
+        let words = if name == "IntOrString" {
+            "expected an integer or a percentage such as \"25%\"".to_string()
+        } else {
+            "the value has none of the accepted forms".to_string()
+        };
+        return format!(
+            "{}{words}{}",
+            &message[..at],
+            &message[at + UNTAGGED.len() + name.len()..]
+        );
+    }
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(['s', 'e']).filter(|_| !rest.is_empty()) {
+        let (kind, words) = if rest[at..].starts_with("struct ") {
+            ("struct ", "a mapping")
+        } else if rest[at..].starts_with("enum ") {
+            ("enum ", "one of the accepted values")
+        } else {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            continue;
+        };
+        let after = &rest[at + kind.len()..];
+        let name_len = after
+            .find(|c: char| !c.is_alphanumeric() && c != '_')
+            .unwrap_or(after.len());
+        let is_type = name_len > 0 && after.starts_with(|c: char| c.is_ascii_uppercase());
+        let word_start = at == 0 || !rest[..at].ends_with(|c: char| c.is_alphanumeric());
+        if is_type && word_start {
+            out.push_str(&rest[..at]);
+            out.push_str(words);
+            rest = &after[name_len..];
+        } else {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` safe to print in a message: control characters (newlines, ANSI escapes, NUL)
+/// escaped, and cut after 100 characters.
+pub fn printable(text: &str) -> String {
+    const LIMIT: usize = 100;
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == LIMIT {
+            out.push_str(&format!("... ({} bytes in all)", text.len()));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Warn about objects defined twice (same kind, namespace and name).
@@ -683,6 +766,29 @@ fn report_duplicates(set: &ManifestSet, problems: &mut Vec<Problem>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_say_no_rust_names() {
+        let (message, _) =
+            describe_type_error("invalid type: null, expected struct CanaryStep", None);
+        assert_eq!(
+            message,
+            "invalid type: an empty value (null), expected a mapping"
+        );
+        let (message, _) = describe_type_error(
+            "data did not match any variant of untagged enum IntOrString",
+            None,
+        );
+        assert_eq!(
+            message,
+            "expected an integer or a percentage such as \"25%\""
+        );
+        let (message, _) = describe_type_error("invalid type: map, expected enum Phase", None);
+        assert_eq!(
+            message,
+            "invalid type: mapping, expected one of the accepted values"
+        );
+    }
 
     const STREAM: &str = "\
 apiVersion: argoproj.io/v1alpha1

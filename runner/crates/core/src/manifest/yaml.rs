@@ -29,9 +29,25 @@ pub(crate) struct SyntaxError {
     pub(crate) position: Position,
 }
 
+/// The most documents one stream may hold. serde-saphyr's default (1,024) refuses real
+/// `helm template` output; the stream's size is what bounds the work (inputs are capped at
+/// 8 MiB a file), so this only stops `---` storms in a file of that size.
+pub(crate) const MAX_DOCUMENTS: usize = 100_000;
+
+/// The most YAML nodes (mappings, sequences, scalars) in one stream, serde-saphyr's default:
+/// alias expansion counts, so a "billion laughs" stream stops here.
+pub(crate) const MAX_NODES: usize = 250_000;
+
 /// Parse every document of a YAML or JSON stream.
 pub(crate) fn parse_stream(text: &str) -> Result<Vec<ParsedDocument>, SyntaxError> {
-    let nodes: Vec<Node> = serde_saphyr::from_multiple(text).map_err(syntax_error)?;
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = MAX_DOCUMENTS;
+    budget.max_nodes = MAX_NODES;
+    budget.max_events = 4 * MAX_NODES;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    let nodes: Vec<Node> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(syntax_error)?;
     Ok(nodes
         .into_iter()
         .map(|node| {
@@ -50,6 +66,30 @@ fn syntax_error(error: serde_saphyr::Error) -> SyntaxError {
             column: l.column() as u32,
         })
         .unwrap_or_default();
+    // A breach may come wrapped (in an alias's or a snippet's error), or flattened into a
+    // message when it happens under an alias: its text is then serde-saphyr's debug form.
+    let mut inner = &error;
+    while let serde_saphyr::Error::WithSnippet { error, .. }
+    | serde_saphyr::Error::AliasError { error, .. } = inner
+    {
+        inner = error;
+    }
+    let breach = match inner {
+        serde_saphyr::Error::Budget { breach, .. } => Some(format!("{breach:?}")),
+        other => other
+            .to_string()
+            .split_once("budget breached: ")
+            .map(|(_, rest)| rest.to_string()),
+    };
+    if let Some(breach) = breach {
+        return SyntaxError {
+            message: format!("invalid YAML: {}", budget_reason(&breach)),
+            hint: Some(
+                "split the stream into smaller files, or expand the anchors it repeats".to_string(),
+            ),
+            position,
+        };
+    }
     let rendered = error.render_with_options(serde_saphyr::render_options! {
         snippets: serde_saphyr::SnippetMode::Off,
     });
@@ -82,6 +122,23 @@ fn syntax_error(error: serde_saphyr::Error) -> SyntaxError {
         message: format!("invalid YAML: {message}"),
         hint,
         position,
+    }
+}
+
+/// A budget breach (serde-saphyr's debug form, `Nodes { nodes: 250001 }`) in the user's words.
+fn budget_reason(breach: &str) -> String {
+    let kind = breach.split([' ', '{']).next().unwrap_or("");
+    match kind {
+        "Documents" => format!("the stream holds more than {MAX_DOCUMENTS} documents"),
+        "Nodes" | "Events" => format!(
+            "the stream expands to more than {MAX_NODES} values (counting what aliases repeat)"
+        ),
+        "Aliases" | "AliasAnchorRatio" => "the stream uses too many aliases (`*name`)".to_string(),
+        "Anchors" => "the stream defines too many anchors (`&name`)".to_string(),
+        "Depth" => "mappings and sequences are nested too deeply".to_string(),
+        "ScalarBytes" => "the stream's text values are too large in all".to_string(),
+        "MergeKeys" => "the stream uses too many merge keys (`<<`)".to_string(),
+        _ => "the stream is too large or too complex to read".to_string(),
     }
 }
 
@@ -259,6 +316,32 @@ mod tests {
             Position { line: 2, column: 1 }
         );
         assert_eq!(docs[1].value, serde_json::json!({"c": true}));
+    }
+
+    #[test]
+    fn budget_breaches_are_explained() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 0..9u8 {
+            let (name, previous) = ((b'b' + level) as char, (b'a' + level) as char);
+            bomb.push_str(&format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{previous}"); 10].join(", ")
+            ));
+        }
+        let err = parse_stream(&bomb).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("invalid YAML: the stream expands to more than 250000 values"),
+            "{}",
+            err.message
+        );
+        assert!(err.position.line > 0);
+        let deep = format!("x: {}{}", "[".repeat(300), "]".repeat(300));
+        let err = parse_stream(&deep).unwrap_err();
+        assert!(!err.message.contains('{'), "{}", err.message);
+        // `helm template` output runs to thousands of documents.
+        let many = "---\na: 1\n".repeat(5000);
+        assert_eq!(parse_stream(&many).unwrap().len(), 5000);
     }
 
     #[test]

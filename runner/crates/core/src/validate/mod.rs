@@ -177,6 +177,7 @@ pub fn validate(set: &ManifestSet, options: &Options) -> Vec<Problem> {
             Object::Kubernetes | Object::Invalid => Vec::new(),
         };
         problems.extend(findings.iter().map(|f| f.locate(document)));
+        problems.extend(check_names(document));
     }
     problems.extend(references::validate_references(set, options));
     crate::manifest::sort_problems(&mut problems, set.files());
@@ -235,6 +236,87 @@ pub(crate) fn check_duration(text: &str) -> Result<(), String> {
 /// Whether a text contains an argument placeholder (`{{args.x}}`), resolved only at run time.
 pub(crate) fn is_templated(text: &str) -> bool {
     text.contains("{{")
+}
+
+/// Kubernetes' own messages (k8s.io/apimachinery `pkg/util/validation`).
+const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name' or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1123_SUBDOMAIN_MESSAGE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/// `IsDNS1123Subdomain`: what the API server says of a bad name, or nothing.
+pub fn dns1123_subdomain_errors(name: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if name.len() > 253 {
+        errors.push("must be no more than 253 characters".to_string());
+    }
+    if !name.split('.').all(is_dns_label_pattern) {
+        errors.push(DNS1123_SUBDOMAIN_MESSAGE.to_string());
+    }
+    errors
+}
+
+/// `IsDNS1123Label`.
+pub fn dns1123_label_errors(name: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if name.len() > 63 {
+        errors.push("must be no more than 63 characters".to_string());
+    }
+    if !is_dns_label_pattern(name) {
+        if name.split('.').all(is_dns_label_pattern) {
+            errors.push("must not contain dots".to_string());
+        } else {
+            errors.push(DNS1123_LABEL_MESSAGE.to_string());
+        }
+    }
+    errors
+}
+
+fn is_dns_label_pattern(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+/// `metadata.name` as a DNS subdomain (a label for a Namespace), `metadata.namespace` as a
+/// label, as the API server checks them: a bad one would be refused at apply time.
+fn check_names(document: &crate::manifest::Document) -> Vec<Problem> {
+    use crate::manifest::{FieldPath, Rule, Severity, printable};
+    let mut problems = Vec::new();
+    let mut check = |field: &str, value: &str, errors: Vec<String>| {
+        if errors.is_empty() {
+            return;
+        }
+        problems.push(document.problem(
+            Severity::Error,
+            Rule::Document,
+            &FieldPath::parse(field),
+            format!(
+                "{field}: Invalid value: \"{}\": {}",
+                printable(value),
+                errors.join(", ")
+            ),
+            Some("Kubernetes names are lowercase letters, digits, '-' and '.', such as `web-canary`".into()),
+        ));
+    };
+    if !document.name.is_empty() {
+        let errors = if document.kind == "Namespace" && document.group().is_empty() {
+            dns1123_label_errors(&document.name)
+        } else {
+            dns1123_subdomain_errors(&document.name)
+        };
+        check("metadata.name", &document.name, errors);
+    }
+    if let Some(namespace) = &document.namespace {
+        check(
+            "metadata.namespace",
+            namespace,
+            dns1123_label_errors(namespace),
+        );
+    }
+    problems
 }
 
 /// A DNS label (RFC 1123): at most 63 lowercase letters, digits and '-', not starting or

@@ -80,6 +80,22 @@ pub(crate) fn validate_references(set: &ManifestSet, options: &Options) -> Vec<P
                 .key("templateName");
             if !name.is_empty() && context.template(document, cluster, &name).is_none() {
                 context.missing_template(document, cluster, &name, &path);
+            } else if let Some(chain) = context.cycle_through(document, cluster, &name) {
+                context.problems.push(document.problem(
+                    Severity::Error,
+                    Rule::Reference,
+                    &path,
+                    format!(
+                        "{} `{}` nests itself: {}",
+                        document.kind,
+                        crate::manifest::printable(&document.name),
+                        chain.join(" → ")
+                    ),
+                    Some(
+                        "a template cannot nest itself, directly or through others: remove one of the nested references"
+                            .into(),
+                    ),
+                ));
             }
         }
     }
@@ -166,6 +182,41 @@ impl<'a> Context<'a> {
                     args: &t.spec.args,
                 })
         }
+    }
+
+    /// When the template nested as (`cluster`, `name`) in `document` leads back to `document`,
+    /// the chain of names from `document` back to itself.
+    fn cycle_through(&self, document: &Document, cluster: bool, name: &str) -> Option<Vec<String>> {
+        let own = (
+            document.kind == "ClusterAnalysisTemplate",
+            document.name.clone(),
+        );
+        let label = |(cluster, name): &(bool, String)| {
+            let name = crate::manifest::printable(name);
+            if *cluster {
+                format!("cluster:{name}")
+            } else {
+                name
+            }
+        };
+        // Depth-first, each template once: the set of templates is finite, so this ends.
+        let mut seen = HashSet::new();
+        let mut stack = vec![(vec![own.clone(), (cluster, name.to_string())])];
+        while let Some(chain) = stack.pop() {
+            let last = chain.last().cloned().unwrap_or_default();
+            if last == own {
+                return Some(chain.iter().map(label).collect());
+            }
+            if !seen.insert(last.clone()) {
+                continue;
+            }
+            for next in self.nested_refs(document, last.0, &last.1) {
+                let mut longer = chain.clone();
+                longer.push(next);
+                stack.push(longer);
+            }
+        }
+        None
     }
 
     /// Nested `spec.templates` of a template, by (cluster, name).

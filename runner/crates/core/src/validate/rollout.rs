@@ -524,9 +524,23 @@ fn canary_step(
     if let Some(pause) = &step.pause
         && pause.duration_seconds().is_some_and(|s| s < 0)
     {
+        // Argo's message, with why when the text is not a duration at all (`1y`).
+        let message = match &pause.duration {
+            Some(IntOrString::String(text)) if text.parse::<i64>().is_err() => {
+                match rollout_runner_api::crd::duration::parse_go_duration(text) {
+                    Err(error) => format!(
+                        "{}: `{}` is not a duration ({error})",
+                        m::INVALID_DURATION,
+                        crate::manifest::printable(text)
+                    ),
+                    Ok(_) => m::INVALID_DURATION.to_string(),
+                }
+            }
+            _ => m::INVALID_DURATION.to_string(),
+        };
         f.spec(
             at.keys("pause.duration"),
-            m::INVALID_DURATION,
+            message,
             "use seconds (`30`) or a Go duration (`30s`, `5m`, `1h`); leave it out to pause until promoted",
         );
     }
@@ -983,14 +997,31 @@ fn anti_affinity(f: &mut Findings, anti_affinity: Option<&AntiAffinity>, path: &
 
 /// An int-or-percent that is neither an integer nor `N%` (or `N`, read as a percentage).
 fn int_or_percent(f: &mut Findings, path: &FieldPath, value: Option<&IntOrString>) {
-    if let Some(IntOrString::String(text)) = value
-        && text.trim_end_matches('%').parse::<u32>().is_err()
+    // Kubernetes' `ValidatePositiveIntOrPercent`: a count at least 0, or digits and `%`.
+    if let Some(IntOrString::Int(count)) = value
+        && *count < 0
     {
         f.spec(
             path.clone(),
-            format!("invalid value `{text}`: must be an integer or a percentage"),
+            format!("invalid value {count}: must be greater than or equal to 0"),
             "use a number of pods (`1`) or a percentage (`25%`)",
         );
+    }
+    if let Some(IntOrString::String(text)) = value {
+        let digits = text.strip_suffix('%').unwrap_or(text);
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.parse::<u32>().is_err()
+        {
+            f.spec(
+                path.clone(),
+                format!(
+                    "invalid value `{}`: must be an integer or a percentage",
+                    crate::manifest::printable(text)
+                ),
+                "use a number of pods (`1`) or a percentage (`25%`)",
+            );
+        }
     }
 }
 

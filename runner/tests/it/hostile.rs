@@ -1,0 +1,634 @@
+//! Hostile input: devices, FIFOs, link loops, huge and malformed files, broken CI payloads,
+//! standard input, and a generated corpus of mangled manifests. Each must end promptly with a
+//! clear message, never a panic, a hang or unbounded memory.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rollout_runner::manifest::{self, Source};
+use rollout_runner::validate::{self, Options};
+
+fn repo_dir(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run the binary with a deadline; stdin is `input` (or empty). A run that outlives the
+/// deadline is killed and fails the test: a hang is a bug.
+fn runner(dir: &Path, args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Run {
+    let out = dir.join(".stdout");
+    let err = dir.join(".stderr");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rollout-runner"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("KUBECONFIG", dir.join("no-kubeconfig"))
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITLAB_CI")
+        .env_remove("GITHUB_EVENT_PATH")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    let mut child = command.spawn().expect("rollout-runner runs");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(input) = input {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("rollout-runner {args:?} did not finish within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "rollout-runner {args:?} panicked: {}",
+        run.stderr
+    );
+    run
+}
+
+fn canary_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for name in ["rollout.yaml", "service.yaml"] {
+        std::fs::copy(
+            repo_dir("examples/canary-basic").join(name),
+            input.join(name),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+#[test]
+fn devices_fifos_and_sockets_in_an_input_directory_are_refused() {
+    let dir = canary_dir();
+    let input = dir.path().join("in");
+    // A link out of the directory is refused before anything is opened.
+    std::os::unix::fs::symlink("/dev/zero", input.join("zero.yaml")).unwrap();
+    for command in ["lint", "render", "plan"] {
+        let run = runner(dir.path(), &[command, "in"], &[], None);
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, 2, "{command}: {text}");
+        assert!(
+            text.contains("`in/zero.yaml` is a symbolic link to `/dev/zero`, outside `in`"),
+            "{command}: {text}"
+        );
+    }
+    std::fs::remove_file(input.join("zero.yaml")).unwrap();
+    // Named directly, a device is refused for what it is.
+    for command in ["lint", "render", "plan"] {
+        let run = runner(dir.path(), &[command, "in", "/dev/zero"], &[], None);
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, 2, "{command}: {text}");
+        assert!(
+            text.contains("`/dev/zero` is a character device, not a regular file"),
+            "{command}: {text}"
+        );
+    }
+
+    // A FIFO with no writer would block `open` forever.
+    mkfifo(&input.join("pipe.yaml"));
+    let run = runner(dir.path(), &["plan", "in"], &[], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("`in/pipe.yaml` is a FIFO (named pipe), not a regular file"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(input.join("pipe.yaml")).unwrap();
+
+    let _socket = std::os::unix::net::UnixListener::bind(input.join("s.yaml")).unwrap();
+    let run = runner(dir.path(), &["lint", "in"], &[], None);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stdout.contains("is a socket"), "{}", run.stdout);
+}
+
+#[test]
+fn values_scenarios_and_series_from_devices_are_refused() {
+    let dir = canary_dir();
+    let cases: [&[&str]; 3] = [
+        &["render", "in", "--values", "/dev/urandom"],
+        &["simulate", "in", "--scenario", "/dev/zero"],
+        &["plan", "in", "--values", "/dev/zero"],
+    ];
+    for args in cases {
+        let run = runner(dir.path(), args, &[], None);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("is a character device, not a regular file"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    let scenario = dir.path().join("scenario.yaml");
+    std::fs::write(
+        &scenario,
+        "metrics:\n  error-rate:\n    series: /dev/zero\n",
+    )
+    .unwrap();
+    let run = runner(
+        dir.path(),
+        &["simulate", "in", "--scenario", "scenario.yaml"],
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "metric `error-rate`: cannot read the series: `/dev/zero` is a character device"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn link_loops_and_links_out_of_the_directory() {
+    let dir = canary_dir();
+    let input = dir.path().join("in");
+    std::fs::create_dir(input.join("sub")).unwrap();
+    std::os::unix::fs::symlink("..", input.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink(".", input.join("sub/self")).unwrap();
+    let run_loop = runner(dir.path(), &["render", "in"], &[], None);
+    assert_eq!(run_loop.code, 0, "{}", run_loop.stderr);
+    assert_eq!(run_loop.stdout.matches("kind: Rollout").count(), 1);
+    let lint_loop = runner(dir.path(), &["lint", "in"], &[], None);
+    assert!(
+        lint_loop.stdout.contains("in 2 files"),
+        "{}",
+        lint_loop.stdout
+    );
+
+    std::os::unix::fs::symlink("/", input.join("root")).unwrap();
+    for command in ["lint", "render", "plan"] {
+        let run = runner(dir.path(), &[command, "in"], &[], None);
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, 2, "{command}: {text}");
+        assert!(
+            text.contains("`in/root` is a symbolic link to `/`, outside `in`"),
+            "{command}: {text}"
+        );
+    }
+}
+
+#[test]
+fn files_over_the_cap_are_refused() {
+    let dir = canary_dir();
+    let big = dir.path().join("in/big.yaml");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(8 * 1024 * 1024 + 1)
+        .unwrap();
+    let run = runner(dir.path(), &["plan", "in"], &[], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`in/big.yaml` is larger than 8 MiB"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+}
+
+#[test]
+fn a_broken_github_event_payload_is_an_error() {
+    let dir = canary_dir();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, "{\"pull_request\": ").unwrap();
+    let event = event.display().to_string();
+    let cases: [(&str, &str); 3] = [
+        (&event, "not JSON"),
+        ("/dev/zero", "is a character device"),
+        ("/nonexistent/event.json", "no such file or directory"),
+    ];
+    for (path, expected) in cases {
+        let run = runner(
+            dir.path(),
+            &["render", "in"],
+            &[("GITHUB_ACTIONS", "true"), ("GITHUB_EVENT_PATH", path)],
+            None,
+        );
+        assert_eq!(run.code, 2, "{path}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("GITHUB_EVENT_PATH") && run.stderr.contains(expected),
+            "{path}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn manifests_from_standard_input() {
+    let dir = canary_dir();
+    let stream = format!(
+        "{}\n---\n{}",
+        std::fs::read_to_string(dir.path().join("in/rollout.yaml")).unwrap(),
+        std::fs::read_to_string(dir.path().join("in/service.yaml")).unwrap()
+    );
+    let lint = runner(dir.path(), &["lint", "-"], &[], Some(&stream));
+    assert_eq!(lint.code, 0, "{}{}", lint.stdout, lint.stderr);
+    let render = runner(dir.path(), &["render", "-"], &[], Some(&stream));
+    assert_eq!(render.code, 0, "{}", render.stderr);
+    assert!(render.stdout.contains("kind: Rollout"), "{}", render.stdout);
+
+    let broken = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: [\n";
+    for command in ["lint", "plan"] {
+        let run = runner(dir.path(), &[command, "-"], &[], Some(broken));
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, 2, "{command}: {text}");
+        assert!(text.contains("<stdin>:"), "{command}: {text}");
+    }
+    std::fs::copy(
+        repo_dir("examples/canary-basic/scenario.yaml"),
+        dir.path().join("scenario.yaml"),
+    )
+    .unwrap();
+    let simulate = runner(
+        dir.path(),
+        &["simulate", "-", "--scenario", "scenario.yaml"],
+        &[],
+        Some(&stream),
+    );
+    assert_eq!(simulate.code, 0, "{}{}", simulate.stdout, simulate.stderr);
+    assert!(simulate.stdout.contains("step 1/"), "{}", simulate.stdout);
+    let twice = runner(dir.path(), &["plan", "-", "-"], &[], Some(&stream));
+    assert_eq!(twice.code, 2, "{}", twice.stderr);
+    assert!(twice.stderr.contains("named twice"), "{}", twice.stderr);
+}
+
+/// A small deterministic generator (xorshift), so that a failing case is reproducible by its
+/// number.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const HOSTILE_VALUES: &[&str] = &[
+    "\"\"",
+    "-1",
+    "\"abc%\"",
+    "\"-5%\"",
+    "99999999999999999999999999",
+    "1e308",
+    "-0.0",
+    ".nan",
+    "\"\\0\"",
+    "\"\\e[31mred\"",
+    "\"../../etc\"",
+    "UPPER",
+    "a/b",
+    "\"{{ oops\"",
+    "*undefined",
+    "&anchor x",
+    "!!binary AAAA",
+    "1y",
+    "-5s",
+    "0",
+    "[]",
+    "{}",
+    "null",
+    "~",
+    "\"line\\nbreak\"",
+    "!custom tag",
+    "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]",
+];
+
+fn seeds() -> Vec<String> {
+    let mut seeds = Vec::new();
+    for dir in ["examples", "tests/invalid", "tests/valid"] {
+        let root = repo_dir(dir);
+        let Ok(found) = rollout_runner::render::input::walk(&root) else {
+            continue;
+        };
+        for file in found {
+            let is_manifest = file
+                .extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
+            if is_manifest && let Ok(text) = std::fs::read_to_string(root.join(&file)) {
+                seeds.push(text);
+            }
+        }
+    }
+    assert!(seeds.len() > 20, "too few seed manifests: {}", seeds.len());
+    seeds
+}
+
+fn mangle(seed: &str, rng: &mut Rng) -> String {
+    let lines: Vec<&str> = seed.lines().collect();
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    match rng.below(8) {
+        // Truncate at a character boundary.
+        0 => {
+            let mut at = rng.below(seed.len());
+            while !seed.is_char_boundary(at) {
+                at -= 1;
+            }
+            return seed[..at].to_string();
+        }
+        // Replace a scalar with a hostile one, several times.
+        1..=3 => {
+            for _ in 0..1 + rng.below(4) {
+                let i = rng.below(out.len());
+                if let Some((key, _)) = out[i].split_once(": ") {
+                    let value = HOSTILE_VALUES[rng.below(HOSTILE_VALUES.len())];
+                    out[i] = format!("{key}: {value}");
+                }
+            }
+        }
+        // Shift a line's indentation.
+        4 => {
+            let i = rng.below(out.len());
+            out[i] = format!("{}{}", " ".repeat(rng.below(5)), out[i].trim_start());
+        }
+        // Duplicate or drop a line.
+        5 => {
+            let i = rng.below(out.len());
+            if rng.below(2) == 0 {
+                let line = out[i].clone();
+                out.insert(i, line);
+            } else if !out.is_empty() {
+                out.remove(i);
+            }
+        }
+        // Many documents, or a huge scalar.
+        6 => {
+            if rng.below(2) == 0 {
+                return format!("{seed}\n{}", "---\n{}\n".repeat(1500 + rng.below(1000)));
+            }
+            let i = rng.below(out.len());
+            if let Some((key, _)) = out[i].split_once(": ") {
+                out[i] = format!("{key}: {}", "x".repeat(64 * 1024));
+            }
+        }
+        // Alias expansion and deep nesting.
+        _ => {
+            // Rare: each bomb costs a second or two in a debug build.
+            if rng.below(16) == 0 {
+                let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+                for level in 0..9 {
+                    let name = (b'b' + level) as char;
+                    let previous = (b'a' + level) as char;
+                    bomb.push_str(&format!(
+                        "{name}: &{name} [{}]\n",
+                        vec![format!("*{previous}"); 10].join(", ")
+                    ));
+                }
+                return format!("{seed}\n---\n{bomb}");
+            }
+            let depth = 1000 + rng.below(20_000);
+            return format!(
+                "{seed}\n---\nx: {}{}\n",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+        }
+    }
+    out.join("\n")
+}
+
+/// 1,200 mangled manifests through loading and validation, in process: no panic, prompt, and
+/// every problem a message in the user's words with a position or a file.
+#[test]
+fn generated_corpus_of_mangled_manifests() {
+    let seeds = seeds();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let options = Options::default();
+    for case in 0..1200 {
+        let seed = &seeds[rng.below(seeds.len())];
+        let text = mangle(seed, &mut rng);
+        let started = Instant::now();
+        let sources = [Source::new(format!("case-{case}.yaml"), text.clone())];
+        let outcome = std::panic::catch_unwind(|| {
+            let loaded = manifest::load(&sources);
+            let mut problems = loaded.problems;
+            problems.extend(validate::validate(&loaded.set, &options));
+            problems
+        });
+        let elapsed = started.elapsed();
+        let problems = outcome.unwrap_or_else(|_| panic!("case {case} panicked:\n{text}"));
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "case {case} took {elapsed:?}:\n{}",
+            &text[..text.len().min(2000)]
+        );
+        for problem in &problems {
+            assert!(!problem.message.is_empty(), "case {case}: empty message");
+            assert_eq!(problem.file, format!("case-{case}.yaml"), "case {case}");
+            for debug in ["Nodes {", "budget", "struct CanaryStep", "panicked"] {
+                assert!(
+                    !problem.message.contains(debug),
+                    "case {case}: debug text in `{}`:\n{}",
+                    problem.message,
+                    &text[..text.len().min(2000)]
+                );
+            }
+        }
+    }
+}
+
+/// A sample of the generated corpus through the binary's `plan`: a mangled input is refused
+/// with exit 2 before anything is touched (a valid one fails later, without a cluster).
+#[test]
+fn generated_corpus_through_plan() {
+    let seeds = seeds();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let dir = tempfile::tempdir().unwrap();
+    for case in 0..40 {
+        let seed = &seeds[rng.below(seeds.len())];
+        let text = mangle(seed, &mut rng);
+        let file = dir.path().join(format!("case-{case}.yaml"));
+        std::fs::write(&file, &text).unwrap();
+        let sources = [Source::new(format!("case-{case}.yaml"), text.clone())];
+        let loaded = manifest::load(&sources);
+        let mut problems = loaded.problems;
+        problems.extend(validate::validate(&loaded.set, &Options::default()));
+        let invalid = problems.iter().any(|p| p.is_error());
+        let name = format!("case-{case}.yaml");
+        let run = runner(dir.path(), &["plan", &name], &[], None);
+        if invalid {
+            assert_eq!(run.code, 2, "case {case}: {}\n{text}", run.stderr);
+            assert!(
+                run.stderr.contains(&format!("case-{case}.yaml")),
+                "case {case}: {}",
+                run.stderr
+            );
+        }
+        std::fs::remove_file(file).unwrap();
+    }
+}
+
+/// A secret argument used in a condition never shows, in any channel: text, JSON, workflow
+/// annotations, the step summary, and debug logs.
+#[test]
+fn a_secret_in_a_condition_is_redacted_in_every_channel() {
+    const SECRET: &str = "0.98765";
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let example = repo_dir("examples/canary-analysis-fails");
+    for name in ["rollout.yaml", "service.yaml", "scenario.yaml"] {
+        std::fs::copy(example.join(name), input.join(name)).unwrap();
+    }
+    let analysis = std::fs::read_to_string(example.join("analysis.yaml"))
+        .unwrap()
+        .replace(
+            "    - name: prometheus-address\n",
+            "    - name: threshold\n      valueFrom:\n        secretKeyRef: {name: creds, key: threshold}\n    - name: prometheus-address\n",
+        )
+        .replace("result[0] >= 0.99", "result[0] >= {{args.threshold}}");
+    assert!(analysis.contains("{{args.threshold}}"));
+    std::fs::write(input.join("analysis.yaml"), analysis).unwrap();
+    let mut scenario = std::fs::read_to_string(input.join("scenario.yaml")).unwrap();
+    scenario.push_str(&format!(
+        "secrets:\n  creds:\n    threshold: \"{SECRET}\"\n"
+    ));
+    std::fs::write(input.join("scenario.yaml"), scenario).unwrap();
+    let summary = dir.path().join("summary.md");
+    let summary_path = summary.display().to_string();
+    let github = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
+        ("ROLLOUT_RUNNER_LOG", "debug"),
+        ("RUST_LOG", "debug"),
+    ];
+    for output in ["text", "json"] {
+        let run = runner(
+            dir.path(),
+            &["simulate", "in", "--output", output],
+            &github,
+            None,
+        );
+        let summary_text = std::fs::read_to_string(&summary).unwrap_or_default();
+        let all = format!("{}{}{summary_text}", run.stdout, run.stderr);
+        assert_ne!(run.code, 0, "the analysis fails: {all}");
+        if output == "text" {
+            assert!(all.contains("why: "), "no explanation:\n{all}");
+            assert!(all.contains("*****"), "no redacted explanation:\n{all}");
+        }
+        assert!(!all.contains(SECRET), "{output}: the secret leaked:\n{all}");
+    }
+}
+
+/// A mistyped secret in a scenario is reported by its place, not echoed.
+#[test]
+fn a_mistyped_scenario_secret_is_not_echoed() {
+    let dir = canary_dir();
+    for (scenario, place) in [
+        (
+            "secrets:\n  creds:\n    token: 123456789\n",
+            "`secrets.creds.token` must be a string",
+        ),
+        (
+            "secrets:\n  creds:\n    token: [123456789]\n",
+            "`secrets.creds.token` must be a string",
+        ),
+        (
+            "secrets:\n  creds: 123456789\n",
+            "`secrets.creds` must be a mapping",
+        ),
+        (
+            "secrets:\n  creds:\n    token: \"123456789\n",
+            "invalid scenario",
+        ),
+    ] {
+        std::fs::write(dir.path().join("scenario.yaml"), scenario).unwrap();
+        let run = runner(
+            dir.path(),
+            &["simulate", "in", "--scenario", "scenario.yaml"],
+            &[],
+            None,
+        );
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(place), "{}", run.stderr);
+        assert!(!run.stderr.contains("123456789"), "{}", run.stderr);
+    }
+}
+
+/// Contract: bad flags are exit 2 with a message, before anything runs.
+#[test]
+fn bad_flags_exit_2() {
+    let dir = canary_dir();
+    std::fs::copy(
+        repo_dir("examples/canary-basic/scenario.yaml"),
+        dir.path().join("scenario.yaml"),
+    )
+    .unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "simulate",
+                "in",
+                "--report",
+                "webhook",
+                "--webhook-url",
+                "not a url",
+            ],
+            "--webhook-url (or ROLLOUT_RUNNER_WEBHOOK_URL) is not a URL",
+        ),
+        (
+            &[
+                "simulate",
+                "in",
+                "--report",
+                "webhook",
+                "--webhook-url",
+                "ftp://tok3n@example.com/x",
+            ],
+            "must be an http or https URL with a host",
+        ),
+        (
+            &["simulate", "in", "--timeout=-1s"],
+            "timeout `-1s` must not be negative",
+        ),
+        (
+            &["apply", "in", "--wait", "--timeout=-1s"],
+            "--timeout `-1s` must not be negative",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = runner(dir.path(), args, &[], None);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("tok3n"), "{args:?}: {}", run.stderr);
+    }
+}
