@@ -128,14 +128,7 @@ fn conditions_agree_with_argo() {
     let Some(mut oracle) = Oracle::start() else {
         return;
     };
-    let cases: usize = std::env::var("ORACLE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
-    let seed: u64 = std::env::var("ORACLE_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    let (cases, seed) = run_size();
     let mut rng = Rng(seed.max(1));
     let results = results();
     let now = Timestamp::from_second(1_700_000_000).expect("timestamp");
@@ -188,6 +181,31 @@ fn conditions_agree_with_argo() {
     );
 }
 
+/// How many cases and which seed: 3,000 and 7 unless `ORACLE_CASES` and `ORACLE_SEED` say.
+fn run_size() -> (usize, u64) {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    (
+        var("ORACLE_CASES").map_or(3000, |v: u64| v as usize),
+        var("ORACLE_SEED").unwrap_or(7),
+    )
+}
+
+/// Fails with the five shortest disagreements, if there are any.
+fn assert_agree(what: &str, cases: usize, seed: u64, mut disagreements: Vec<String>) {
+    disagreements.sort_by_key(String::len);
+    assert!(
+        disagreements.is_empty(),
+        "{} of {cases} generated {what} disagree with Argo (seed {seed}); the shortest:\n{}",
+        disagreements.len(),
+        disagreements
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 /// A ReplicaSet as both sides see it: Argo's JSON, and the engine's state.
 fn replica_set(name: &str, spec: i32, available: i32) -> (Json, ReplicaSetState) {
     let json = json!({
@@ -226,14 +244,7 @@ fn basic_canary_counts_agree_with_argo() {
     let Some(mut oracle) = Oracle::start() else {
         return;
     };
-    let cases: usize = std::env::var("ORACLE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
-    let seed: u64 = std::env::var("ORACLE_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    let (cases, seed) = run_size();
     let mut rng = Rng(seed.max(1));
     let mut disagreements = Vec::new();
     for _ in 0..cases {
@@ -309,18 +320,7 @@ fn basic_canary_counts_agree_with_argo() {
             ));
         }
     }
-    disagreements.sort_by_key(String::len);
-    assert!(
-        disagreements.is_empty(),
-        "{} of {cases} generated canaries disagree with Argo (seed {seed}); the shortest:\n{}",
-        disagreements.len(),
-        disagreements
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_agree("canaries", cases, seed, disagreements);
 }
 
 #[test]
@@ -328,14 +328,7 @@ fn traffic_routed_canary_counts_agree_with_argo() {
     let Some(mut oracle) = Oracle::start() else {
         return;
     };
-    let cases: usize = std::env::var("ORACLE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
-    let seed: u64 = std::env::var("ORACLE_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    let (cases, seed) = run_size();
     let mut rng = Rng(seed.max(1));
     let mut disagreements = Vec::new();
     for _ in 0..cases {
@@ -394,16 +387,5 @@ fn traffic_routed_canary_counts_agree_with_argo() {
             ));
         }
     }
-    disagreements.sort_by_key(String::len);
-    assert!(
-        disagreements.is_empty(),
-        "{} of {cases} generated routed canaries disagree with Argo (seed {seed}); the shortest:\n{}",
-        disagreements.len(),
-        disagreements
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_agree("routed canaries", cases, seed, disagreements);
 }
