@@ -336,8 +336,8 @@ func TestReadmeExamples(t *testing.T) {
 	saved := moduleDir
 	moduleDir = dir // what ./build stamps
 	defer func() { moduleDir = saved }()
-	// The README shows this machine's module cache path.
-	const docDir = "/root/go/pkg/mod/github.com/argoproj/argo-rollouts@v1.10.2"
+	// The README writes the module cache as $GOMODCACHE.
+	const docDir = "$GOMODCACHE/github.com/argoproj/argo-rollouts@v1.10.2"
 	n := 0
 	for _, block := range strings.Split(string(readme), "```json\n")[1:] {
 		block = block[:strings.Index(block, "```")]
