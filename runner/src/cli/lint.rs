@@ -8,20 +8,40 @@ use serde::Serialize;
 use super::OutputFormat;
 use crate::error::ExitStatus;
 use crate::manifest::{self, Problem, Rule, Severity, Source};
-use crate::render::input;
+use crate::render::{self, SourceFile, input};
 use crate::validate::{self, ExternalObject, ExternalTemplate, Options};
 
 /// Check Rollouts, AnalysisTemplates, Experiments and the objects they reference, and report
 /// every problem with `file:line:column`, the field path and a hint.
 ///
-/// Directories are searched recursively for `.yaml`, `.yml` and `.json` files (hidden files
-/// and directories are skipped). Exit codes: 0 no errors (warnings allowed), 1 errors found,
-/// 2 an input could not be read (missing file, not UTF-8, malformed YAML).
+/// Directories are searched recursively as `plan` and `apply` read them: `.yaml`, `.yml` and
+/// `.json` files are manifests, `.j2` files are templates rendered with `--values`/`--set`
+/// and the CI context and then checked, and a `values.yaml` beside templates is their values,
+/// not a manifest (hidden files and directories are skipped). Exit codes: 0 no errors
+/// (warnings allowed), 1 errors found, 2 an input could not be read or rendered (missing file,
+/// not UTF-8, malformed YAML, a template error).
 #[derive(Debug, Args)]
 pub(crate) struct LintArgs {
-    /// Manifest files, or directories to search.
+    /// Manifest files, templates (`.j2`), or directories to search.
     #[arg(required = true, value_name = "FILE|DIR")]
     paths: Vec<PathBuf>,
+
+    /// A YAML values file for the templates; repeat to layer them (maps merge, later files
+    /// win).
+    #[arg(long = "values", value_name = "FILE")]
+    values: Vec<PathBuf>,
+
+    /// Set a template value, typed as a YAML scalar: `--set image.tag=1.2.3`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+
+    /// Set a template value, always as a string: `--set-string image.tag=1.10`.
+    #[arg(long = "set-string", value_name = "KEY=VALUE")]
+    set_string: Vec<String>,
+
+    /// The release name templates see as `release.name`.
+    #[arg(long, value_name = "NAME")]
+    release_name: Option<String>,
 
     /// An AnalysisTemplate that already exists in the cluster (repeatable); use
     /// `cluster:NAME` for a ClusterAnalysisTemplate.
@@ -72,6 +92,7 @@ struct Report<'a> {
 pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitStatus> {
     let mut problems = Vec::new();
     let mut sources = Vec::new();
+    let mut templates = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for path in &args.paths {
         // A directory's `scenario.yaml` is for `simulate`, not a manifest (as in apply and plan).
@@ -87,10 +108,24 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitStatus> {
                 continue;
             }
             match read_source(&file) {
+                Ok(source) if render::is_template(&file) => {
+                    let mut template = SourceFile::new(file.clone(), source.text);
+                    // Relative to its directory, so that same-named templates in two
+                    // subdirectories stay apart, as in `render`.
+                    if let Ok(relative) = file.strip_prefix(path)
+                        && !relative.as_os_str().is_empty()
+                    {
+                        template.relative = relative.to_path_buf();
+                    }
+                    templates.push(template);
+                }
                 Ok(source) => sources.push(source),
                 Err(problem) => problems.push(*problem),
             }
         }
+    }
+    if !templates.is_empty() {
+        sources.extend(render_templates(&args, &templates)?);
     }
     let options = Options {
         external_templates: args.external_templates.into_iter().collect(),
@@ -233,16 +268,32 @@ fn files_under(path: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
             problems.push(unreadable(&error.path, error.reason(), error.hint()));
             Vec::new()
         }
-        Ok(found) => found
+        // The files `plan` and `apply` would read there, templates included.
+        Ok(found) => render::select_files(&found)
             .into_iter()
-            .filter(|file| {
-                file.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| ["yaml", "yml", "json"].contains(&e))
-            })
             .map(|file| path.join(file))
             .collect(),
     }
+}
+
+/// Render the templates found among the inputs, as `plan` and `apply` would before checking
+/// them. A template error is not a lint finding but an input that cannot be read (exit 2),
+/// reported as `render` reports it.
+fn render_templates(args: &LintArgs, templates: &[SourceFile]) -> anyhow::Result<Vec<Source>> {
+    let values = super::render::RenderInput {
+        paths: Vec::new(),
+        values: args.values.clone(),
+        set: args.set.clone(),
+        set_string: args.set_string.clone(),
+        release_name: args.release_name.clone(),
+    };
+    let cwd = std::env::current_dir()?;
+    let context = values.context(&crate::ci::CiContext::detect(crate::ci::process_env, &cwd))?;
+    Ok(render::render(templates, &context)?
+        .into_iter()
+        .filter(|file| !file.is_blank())
+        .map(|file| Source::rendered(file.source.display().to_string(), file.text))
+        .collect())
 }
 
 fn read_source(file: &Path) -> Result<Source, Box<Problem>> {

@@ -82,13 +82,17 @@ impl RenderInput {
     ) -> anyhow::Result<Vec<RenderedFile>> {
         let mut sources = read_sources(&self.paths)?;
         sources.retain(|source| !exclude.iter().any(|path| same_file(path, &source.path)));
-        let values = self.values()?;
-        let context = render::Context::new(values)
+        Ok(render::render(&sources, &self.context(ci)?)?)
+    }
+
+    /// What templates see: the values (files, then `--set`, then `--set-string`), the CI
+    /// context and the release.
+    pub fn context(&self, ci: &CiContext) -> anyhow::Result<render::Context> {
+        Ok(render::Context::new(self.values()?)
             .with_ci(ci)
             .with_release(Release {
                 name: self.release_name.clone(),
-            });
-        Ok(render::render(&sources, &context)?)
+            }))
     }
 
     fn values(&self) -> anyhow::Result<Values> {

@@ -184,3 +184,60 @@ fn missing_files_are_unreadable() {
         "{stdout}"
     );
 }
+
+/// A directory of templates is linted as `plan` and `apply` read it: `.j2` files are rendered
+/// with `--values` and checked, the `values.yaml` beside them is not a manifest, and a template
+/// error is exit 2 with the template's place.
+#[test]
+fn templates_in_a_directory_are_rendered_then_checked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let chart = dir.path().join("chart");
+    std::fs::create_dir_all(chart.join("sub")).unwrap();
+    std::fs::write(chart.join("values.yaml"), "replicas: -3\nname: web\n").unwrap();
+    let template = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: {{ values.name }}\n\
+                    spec:\n  replicas: {{ values.replicas }}\n  selector:\n    matchLabels: {app: web}\n\
+                    \x20 template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n\
+                    \x20       - {name: web, image: web:1}\n  strategy:\n    canary:\n      steps: [{setWeight: 50}]\n";
+    std::fs::write(chart.join("rollout.yaml.j2"), template).unwrap();
+    // The same file name in a subdirectory is a second template, not a clash.
+    std::fs::write(
+        chart.join("sub/rollout.yaml.j2"),
+        template.replace("{{ values.name }}", "{{ values.name }}-b"),
+    )
+    .unwrap();
+
+    // Without values, the undefined value is named, with its template and line: exit 2.
+    let output = Command::new(env!("CARGO_BIN_EXE_rollout-runner"))
+        .args(["lint", "chart"])
+        .current_dir(dir.path())
+        .output()
+        .expect("rollout-runner runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("rollout.yaml.j2:4: undefined value `values.name`"),
+        "{stderr}"
+    );
+
+    // With them, the rendered Rollouts are checked (the negative replicas is found in both)
+    // and values.yaml is not reported as a manifest without `kind`.
+    let (stdout, code) = lint(
+        dir.path(),
+        &[
+            "chart".to_string(),
+            "--values".to_string(),
+            "chart/values.yaml".to_string(),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(!stdout.contains("values.yaml"), "{stdout}");
+    for file in [
+        "chart/rollout.yaml.j2 (rendered)",
+        "chart/sub/rollout.yaml.j2 (rendered)",
+    ] {
+        assert!(
+            stdout.contains(&format!("{file}:6:3: error")),
+            "{file} in {stdout}"
+        );
+    }
+}
