@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::error::ExitStatus;
+use crate::manifest::DataFile;
 use crate::metrics::scripted::parse_series;
 use crate::report::reporters::Reporters;
 use crate::report::terminal::Terminal;
@@ -73,78 +74,104 @@ fn scenario_path(args: &SimulateArgs) -> Option<PathBuf> {
     args.inputs.scenario_files().into_iter().next()
 }
 
-/// Read a scenario; `series: FILE` entries are read relative to the scenario.
+/// Read a scenario; `series: FILE` entries are read relative to the scenario. Every problem
+/// is reported at its line, column and field; secret values are never quoted.
 fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
     let text = crate::render::input::read_text(path).context("cannot read the scenario")?;
-    // Without source snippets: the scenario holds secret values.
-    let mut raw: serde_json::Value = serde_saphyr::from_str(&text).map_err(|error| {
-        let rendered = error.render_with_options(serde_saphyr::render_options! {
-            snippets: serde_saphyr::SnippetMode::Off,
-        });
-        anyhow::anyhow!(
-            "invalid scenario `{}`: {rendered}\n\nhint: fix the YAML syntax at this position",
-            path.display()
-        )
-    })?;
-    check_secrets(path, &raw)?;
-    if let Some(metrics) = raw.get_mut("metrics").and_then(|m| m.as_object_mut()) {
-        for (name, script) in metrics.iter_mut() {
-            let Some(file) = script
-                .get("series")
-                .and_then(|s| s.as_str())
-                .map(String::from)
-            else {
-                continue;
-            };
-            let series_path = path.parent().unwrap_or(Path::new(".")).join(&file);
-            let series_text = crate::render::input::read_text(&series_path)
-                .with_context(|| format!("metric `{name}`: cannot read the series"))?;
-            let points = parse_series(&series_text).map_err(|e| {
-                anyhow::anyhow!("metric `{name}`: `{}`: {e}", series_path.display())
-            })?;
-            let json_points: Vec<serde_json::Value> = points
-                .into_iter()
-                .map(|(t, v)| {
-                    let value = if v.0.is_finite() {
-                        serde_json::json!(v.0)
-                    } else {
-                        serde_json::json!(crate::metrics::scripted::format_value(v.0))
-                    };
-                    serde_json::json!([t, value])
-                })
-                .collect();
-            script["series"] = serde_json::Value::Array(json_points);
+    let mut file = DataFile::parse(&path.display().to_string(), &text).map_err(invalid)?;
+    check_secrets(&file).map_err(invalid)?;
+    let mut series_files = Vec::new();
+    if let Some(metrics) = file.value.get("metrics").and_then(|m| m.as_object()) {
+        for (name, script) in metrics {
+            if let Some(series) = script.get("series").and_then(|s| s.as_str()) {
+                series_files.push((name.clone(), series.to_string()));
+            }
         }
     }
-    serde_json::from_value(raw).with_context(|| format!("invalid scenario `{}`", path.display()))
+    for (name, series) in series_files {
+        let series_path = path.parent().unwrap_or(Path::new(".")).join(&series);
+        let place = format!("metrics.{name}.series");
+        let series_text = crate::render::input::read_text(&series_path).map_err(|error| {
+            invalid(Box::new(file.problem(
+                &place,
+                format!(
+                    "metric `{name}`: cannot read the series: {}",
+                    error.reason()
+                ),
+                Some(error.hint().to_string()),
+            )))
+        })?;
+        let points = parse_series(&series_text).map_err(|error| {
+            invalid(Box::new(file.problem(
+                &place,
+                format!("metric `{name}`: `{}`: {error}", series_path.display()),
+                Some("write CSV rows `seconds,value` or a JSON array of `[seconds, value]` pairs".to_string()),
+            )))
+        })?;
+        let json_points: Vec<serde_json::Value> = points
+            .into_iter()
+            .map(|(t, v)| {
+                let value = if v.0.is_finite() {
+                    serde_json::json!(v.0)
+                } else {
+                    serde_json::json!(crate::metrics::scripted::format_value(v.0))
+                };
+                serde_json::json!([t, value])
+            })
+            .collect();
+        file.value["metrics"][&name]["series"] = serde_json::Value::Array(json_points);
+    }
+    file.decode().map_err(invalid)
+}
+
+/// A scenario problem as the command's error (exit 2): `file:line:column: invalid scenario:
+/// message`, then the field and the hint.
+fn invalid(problem: Box<crate::manifest::Problem>) -> anyhow::Error {
+    let place = match problem.line {
+        0 => problem.file.clone(),
+        line => format!("{}:{line}:{}", problem.file, problem.column),
+    };
+    let mut text = format!("{place}: invalid scenario: {}", problem.message);
+    if !problem.path.is_empty() {
+        text.push_str(&format!("\n  --> {}", problem.path));
+    }
+    if let Some(hint) = &problem.hint {
+        text.push_str(&format!("\n  hint: {hint}"));
+    }
+    anyhow::anyhow!(text)
 }
 
 /// `secrets:` must map names to maps of strings. Checked here so that a mistyped value is
 /// reported by its place, never echoed (serde's message quotes it).
-fn check_secrets(path: &Path, raw: &serde_json::Value) -> anyhow::Result<()> {
-    let Some(secrets) = raw.get("secrets") else {
+fn check_secrets(file: &DataFile) -> Result<(), Box<crate::manifest::Problem>> {
+    let Some(secrets) = file.value.get("secrets") else {
         return Ok(());
     };
-    let hint = "hint: write `secrets: {NAME: {KEY: \"VALUE\"}}`, each value a quoted string";
+    let hint = || {
+        Some("write `secrets: {NAME: {KEY: \"VALUE\"}}`, each value a quoted string".to_string())
+    };
     let Some(secrets) = secrets.as_object() else {
-        anyhow::bail!(
-            "invalid scenario `{}`: `secrets` must be a mapping of secret names\n\n{hint}",
-            path.display()
-        );
+        return Err(Box::new(file.problem(
+            "secrets",
+            "`secrets` must be a mapping of secret names",
+            hint(),
+        )));
     };
     for (name, data) in secrets {
         let Some(data) = data.as_object() else {
-            anyhow::bail!(
-                "invalid scenario `{}`: `secrets.{name}` must be a mapping of keys to values\n\n{hint}",
-                path.display()
-            );
+            return Err(Box::new(file.problem(
+                &format!("secrets.{name}"),
+                format!("`secrets.{name}` must be a mapping of keys to values"),
+                hint(),
+            )));
         };
         for (key, value) in data {
             if !value.is_string() {
-                anyhow::bail!(
-                    "invalid scenario `{}`: `secrets.{name}.{key}` must be a string (its value is not shown)\n\n{hint}",
-                    path.display()
-                );
+                return Err(Box::new(file.problem(
+                    &format!("secrets.{name}.{key}"),
+                    format!("`secrets.{name}.{key}` must be a string (its value is not shown)"),
+                    hint(),
+                )));
             }
         }
     }

@@ -584,6 +584,45 @@ fn a_mistyped_scenario_secret_is_not_echoed() {
     }
 }
 
+/// Scenario problems carry the file, line, column and field, in the user's words.
+#[test]
+fn scenario_problems_are_placed() {
+    let dir = canary_dir();
+    for (scenario, expected) in [
+        (
+            "pods:\n  readyDelay: [10s]\n",
+            "scenario.yaml:2:3: invalid scenario: invalid type: sequence, expected a string\n  --> pods.readyDelay",
+        ),
+        (
+            "pods: 5\n",
+            "scenario.yaml:1:1: invalid scenario: invalid type: integer `5`, expected a mapping\n  --> pods",
+        ),
+        (
+            "metrics:\n  error-rate:\n    stepp: 1\n",
+            "scenario.yaml:3:5: invalid scenario: unknown field `stepp`",
+        ),
+        (
+            "pods: {}\n---\nmetrics: {}\n",
+            "scenario.yaml:3:1: invalid scenario: more than one YAML document",
+        ),
+    ] {
+        std::fs::write(dir.path().join("scenario.yaml"), scenario).unwrap();
+        let run = runner(
+            dir.path(),
+            &["simulate", "in", "--scenario", "scenario.yaml"],
+            &[],
+            None,
+        );
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(expected),
+            "{scenario:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("struct "), "{}", run.stderr);
+    }
+}
+
 /// Contract: bad flags are exit 2 with a message, before anything runs.
 #[test]
 fn bad_flags_exit_2() {

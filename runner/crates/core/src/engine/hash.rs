@@ -45,9 +45,26 @@ pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: Option<i32
 }
 
 /// Argo's `ComputeStepHash`: the hash of the canary steps ("" for no canary).
+///
+/// Every reconcile asks for it, and hashing means serializing every step: with thousands of
+/// steps that made a release quadratic in their number. The last answer is kept per thread
+/// and reused while the steps compare equal, which costs a comparison, not a serialization.
 pub fn step_hash(steps: &[CanaryStep]) -> String {
-    let json = serde_json::to_vec(steps).unwrap_or_default();
-    safe_encode(&fnv32a(&[&json]).to_string())
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(Vec<CanaryStep>, String)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        if let Some((cached_steps, hash)) = last.as_ref()
+            && cached_steps.as_slice() == steps
+        {
+            return hash.clone();
+        }
+        let json = serde_json::to_vec(steps).unwrap_or_default();
+        let hash = safe_encode(&fnv32a(&[&json]).to_string());
+        *last = Some((steps.to_vec(), hash.clone()));
+        hash
+    })
 }
 
 #[cfg(test)]
@@ -61,6 +78,23 @@ mod tests {
         assert_eq!(fnv32a(&[b"a"]), 0xe40c292c);
         assert_eq!(fnv32a(&[b"foobar"]), 0xbf9cf968);
         assert_eq!(fnv32a(&[b"foo", b"bar"]), 0xbf9cf968);
+    }
+
+    #[test]
+    fn the_kept_step_hash_follows_the_steps() {
+        let steps = |weight| {
+            vec![CanaryStep {
+                set_weight: Some(weight),
+                ..CanaryStep::default()
+            }]
+        };
+        let uncached = |steps: &[CanaryStep]| {
+            safe_encode(&fnv32a(&[&serde_json::to_vec(steps).unwrap()]).to_string())
+        };
+        for weight in [10, 10, 20, 10] {
+            assert_eq!(step_hash(&steps(weight)), uncached(&steps(weight)));
+        }
+        assert_ne!(step_hash(&steps(10)), step_hash(&steps(20)));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! I/O (the caller reads files) and to judge whether a spec makes sense ([`crate::validate`]
 //! does); it never stops at the first problem.
 
+mod data_file;
 mod path;
 mod problem;
 mod schema;
@@ -23,6 +24,7 @@ use rollout_runner_api::crd::{
     AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, Rollout,
 };
 
+pub use data_file::DataFile;
 pub use path::{FieldPath, Position, Segment, Span, SpanMap};
 pub use problem::{Problem, Rule, Severity};
 
