@@ -524,15 +524,12 @@ fn canary_step(
     if let Some(pause) = &step.pause
         && pause.duration_seconds().is_some_and(|s| s < 0)
     {
-        // Argo's message, with why when the text is not a duration at all (`1y`).
+        // Argo's message fits a negative duration; text that is no duration at all (`1y`)
+        // is said as what it is.
         let message = match &pause.duration {
             Some(IntOrString::String(text)) if text.parse::<i64>().is_err() => {
                 match rollout_runner_api::crd::duration::parse_go_duration(text) {
-                    Err(error) => format!(
-                        "{}: `{}` is not a duration ({error})",
-                        m::INVALID_DURATION,
-                        crate::manifest::printable(text)
-                    ),
+                    Err(_) => format!("`{}` is not a duration", crate::manifest::printable(text)),
                     Ok(_) => m::INVALID_DURATION.to_string(),
                 }
             }
@@ -541,7 +538,7 @@ fn canary_step(
         f.spec(
             at.keys("pause.duration"),
             message,
-            "use seconds (`30`) or a Go duration (`30s`, `5m`, `1h`); leave it out to pause until promoted",
+            "use seconds (`30`) or a Go duration (`30s`, `5m`, `1h`; the units are ns, us, ms, s, m and h); leave it out to pause until promoted",
         );
     }
     if step.set_canary_scale.is_some() && routing.is_none() {
