@@ -36,7 +36,10 @@ impl ConnectionArgs {
     pub(crate) async fn connect(&self) -> anyhow::Result<Connection> {
         let config = self.config().await?;
         let namespace = config.default_namespace.clone();
-        let client = Client::try_from(config).context("cannot build a Kubernetes client")?;
+        let client = kube::client::ClientBuilder::try_from(config)
+            .context("cannot build a Kubernetes client")?
+            .with_layer(&crate::cluster::retry_after::RetryAfterLayer)
+            .build();
         Ok(Connection { client, namespace })
     }
 

@@ -104,6 +104,7 @@ pub fn counted_client(config: kube::Config, health: &Arc<Health>) -> Result<Clie
     let requests = Arc::clone(health);
     let responses = Arc::clone(health);
     Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&crate::cluster::retry_after::RetryAfterLayer)
         .with_layer(&tower::util::MapRequestLayer::new(
             move |request: http::Request<kube::client::Body>| {
                 requests.stats.request(request.method().as_str());

@@ -523,3 +523,97 @@ async fn e2e_faults_the_controller_under_ten_percent_api_faults_releases_a_canar
         assert!(faults(&stats, kind) > 0, "no `{kind}` fault: {stats:#}");
     }
 }
+
+/// A 429 with `Retry-After: 2` holds the runner back for those two seconds: two throttled
+/// reads of the Rollout cost at least four seconds (its own back-off alone is 0.4 s, then
+/// 0.8 s), and the command still succeeds. Both kinds of answer are covered: the apiserver's
+/// own text body, and a `Status` with `retryAfterSeconds`.
+#[tokio::test]
+async fn e2e_faults_retry_after_is_waited_out() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    for body in ["text", "status"] {
+        let rules = format!(
+            r#"[{{"verbs":["get"],"resources":["rollouts"],"fault":"throttle","retryAfter":2,"times":2,"body":"{body}"}}]"#
+        );
+        let Some(proxy) = FaultProxy::start(SEED, &["--rules", &rules]).await else {
+            return;
+        };
+        let ns = TestNamespace::create(&client, "retry-after").await;
+        deploy_first(
+            &client,
+            ns.name(),
+            &[
+                ("services.yaml", SERVICES),
+                ("rollout.yaml", &canary("web:1", FIVE_STEPS, "", "")),
+            ],
+        )
+        .await;
+        // deploy_first ran without the proxy; only the status below goes through it.
+        let mut status = command(ns.name(), &["status", "web"]);
+        status.env("KUBECONFIG", proxy.kubeconfig());
+        let started = std::time::Instant::now();
+        let finished = finish(status).await;
+        let took = started.elapsed();
+        assert_exit(&finished, 0, "status through throttled reads");
+        let stats = proxy.stop().await;
+        assert_eq!(faults(&stats, "throttle"), 2, "{body}: {stats}");
+        assert!(
+            took >= std::time::Duration::from_secs(4),
+            "{body}: two Retry-After: 2 answers were waited out in {took:?}"
+        );
+    }
+}
+
+/// Watches that end early and then meet `410 Gone` when they resume (the apiserver's answer
+/// to a resourceVersion its watch cache no longer holds): the runner lists again and the
+/// release ends as without faults, every step once.
+#[tokio::test]
+async fn e2e_faults_watches_expired_on_resume_are_recovered() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let rules = r#"[{"verbs":["watch"],"fault":"gone","rate":0.5,"times":6},
+                    {"verbs":["watch"],"fault":"close-early","after":"2s","rate":0.5}]"#;
+    let Some(proxy) = FaultProxy::start(SEED, &["--rules", rules]).await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "faults-gone").await;
+    deploy_first(
+        &client,
+        ns.name(),
+        &[
+            ("services.yaml", SERVICES),
+            ("rollout.yaml", &canary("web:1", FIVE_STEPS, "", "")),
+        ],
+    )
+    .await;
+    proxy.admin("POST", "/stats/reset", "").await;
+    let monitor = Monitor::start(&client, ns.name(), ALWAYS_SERVING, Some(5));
+    let run = release_through(
+        &proxy,
+        ns.name(),
+        &[
+            ("services.yaml", SERVICES),
+            ("rollout.yaml", &canary("web:2", FIVE_STEPS, "", "")),
+        ],
+    )
+    .await;
+    let seen = monitor.stop();
+    let stats = proxy.stop().await;
+    assert_exit(&run, 0, "the release with expiring watches");
+    assert!(faults(&stats, "gone") > 0, "no watch expired: {stats:#}");
+    assert!(
+        faults(&stats, "close-early") > 0,
+        "no watch ended: {stats:#}"
+    );
+    let status = rollout(&client, ns.name()).await.status.unwrap();
+    assert_eq!(status.phase, Some(RolloutPhase::Healthy));
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+    assert_eq!(
+        seen.step_indexes,
+        [0, 1, 2, 3, 4, 5],
+        "every step once, in order"
+    );
+}

@@ -12,6 +12,7 @@ pub mod kube;
 pub mod lease;
 pub mod manifests;
 pub mod memory;
+pub mod retry_after;
 pub mod rollouts;
 
 use std::future::Future;
