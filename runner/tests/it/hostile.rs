@@ -497,11 +497,13 @@ fn generated_corpus_through_plan() {
     }
 }
 
-/// A secret argument used in a condition never shows, in any channel: text, JSON, workflow
-/// annotations, the step summary, and debug logs.
-#[test]
-fn a_secret_in_a_condition_is_redacted_in_every_channel() {
-    const SECRET: &str = "0.98765";
+/// The secret `secret_release` puts into a condition.
+const SECRET: &str = "0.98765";
+
+/// `canary-analysis-fails` under `DIR/in`, with its condition's threshold read from a Secret
+/// (`{{args.threshold}}`, a `secretKeyRef`) that the scenario holds: the failed measurement's
+/// explanation would show it.
+fn secret_release() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::create_dir(&input).unwrap();
@@ -523,6 +525,14 @@ fn a_secret_in_a_condition_is_redacted_in_every_channel() {
         "secrets:\n  creds:\n    threshold: \"{SECRET}\"\n"
     ));
     std::fs::write(input.join("scenario.yaml"), scenario).unwrap();
+    dir
+}
+
+/// A secret argument used in a condition never shows, in any channel: text, JSON, workflow
+/// annotations, the step summary, and debug logs.
+#[test]
+fn a_secret_in_a_condition_is_redacted_in_every_channel() {
+    let dir = secret_release();
     let summary = dir.path().join("summary.md");
     let summary_path = summary.display().to_string();
     let github = [
@@ -547,6 +557,103 @@ fn a_secret_in_a_condition_is_redacted_in_every_channel() {
         }
         assert!(!all.contains(SECRET), "{output}: the secret leaked:\n{all}");
     }
+}
+
+/// The same secret never reaches the forge or a webhook either: the check run (its summary,
+/// text and annotations), the pull-request comment and the deployment statuses carry the
+/// failed measurement's explanation redacted; the webhook events (the run's verdict, the
+/// abort) and the trace-level log do not carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_in_a_condition_never_reaches_the_forge_or_a_webhook() {
+    use crate::forge_github::{Fake, Mode, simulate_github};
+    let dir = secret_release();
+    let input = dir.path().join("in").display().to_string();
+
+    let github = Fake::start(Mode::Normal).await;
+    let run = simulate_github(&input, &github.server.uri(), &["--environment", "staging"]).await;
+    assert_eq!(run.code, 1, "the analysis fails: {}", run.stderr);
+    let calls = github.take_calls();
+    assert!(
+        calls.iter().any(|c| c.route.ends_with("/comments")),
+        "a comment was posted"
+    );
+    assert!(
+        calls.iter().any(|c| c.raw_body.contains("\"annotations\"")),
+        "the check run has annotations"
+    );
+    // The explanation that would hold the secret went out, redacted.
+    assert!(
+        calls.iter().any(|c| c.raw_body.contains("*****")),
+        "no redacted explanation reached GitHub"
+    );
+    for call in &calls {
+        assert!(
+            !call.raw_body.contains(SECRET),
+            "the secret leaked into {} {}: {}",
+            call.method,
+            call.path,
+            call.raw_body
+        );
+    }
+    for (what, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("outputs", &run.output_file),
+        ("summary", &run.summary_file),
+    ] {
+        assert!(
+            !text.contains(SECRET),
+            "the secret leaked into {what}: {text}"
+        );
+    }
+
+    let hook = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let url = hook.uri();
+    let run = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || {
+            runner(
+                &dir,
+                &[
+                    "simulate",
+                    "in",
+                    "--report",
+                    "webhook",
+                    "--webhook-url",
+                    &url,
+                ],
+                &[("ROLLOUT_RUNNER_LOG", "trace")],
+                None,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.code, 1, "the analysis fails: {}", run.stderr);
+    let requests = hook.received_requests().await.unwrap_or_default();
+    assert!(!requests.is_empty(), "the webhook got the events");
+    // Measurements are not webhook events, but the run's verdict and the abort are.
+    assert!(
+        requests
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("service.rolledback")),
+        "the webhook got the rollback"
+    );
+    for request in &requests {
+        let body = String::from_utf8_lossy(&request.body);
+        assert!(
+            !body.contains(SECRET),
+            "the secret leaked into a webhook event: {body}"
+        );
+    }
+    assert!(
+        !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+        "the secret leaked into the trace log"
+    );
 }
 
 /// A mistyped secret in a scenario is reported by its place, not echoed.
