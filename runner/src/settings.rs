@@ -416,7 +416,12 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
 /// push, the pull request merged as the commit (for its sticky comment); on a comment on a
 /// pull request, the pull request's head commit (for the check run). Never when the user named
 /// the pull request or the commit.
-fn github_lookup(args: &ReportArgs, commit_from_env: bool, ci: &CiContext, pr: Option<u64>) -> Lookup {
+fn github_lookup(
+    args: &ReportArgs,
+    commit_from_env: bool,
+    ci: &CiContext,
+    pr: Option<u64>,
+) -> Lookup {
     let commit_given = args.commit.is_some() || commit_from_env;
     match ci.event.as_deref() {
         Some("push") if pr.is_none() && !args.no_comment && ci.branch.is_some() => {

@@ -25,7 +25,10 @@ const MERGE_SHA: &str = "9999999999999999999999999999999999999999";
 /// Every example payload of `event`, in the package's order.
 fn examples(event: &str) -> Option<Vec<Value>> {
     let prefix = npm::prefix()?;
-    let index = npm::read_json(&prefix, "@octokit/webhooks-examples/api.github.com/index.json");
+    let index = npm::read_json(
+        &prefix,
+        "@octokit/webhooks-examples/api.github.com/index.json",
+    );
     let found = index
         .as_array()
         .expect("the index is a list")
@@ -69,16 +72,15 @@ fn job_env(dir: &Path, event: &str, payload: &Value) -> Vec<(String, String)> {
 }
 
 fn context(env: &[(String, String)]) -> CiContext {
-    let lookup = |name: &str| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     CiContext::from_parts(lookup, GitInfo::default())
 }
 
 /// The GitHub reporter's configuration for `ci` (`--report github`, no flags).
-fn github_config(env: &[(String, String)], ci: &CiContext) -> rollout_runner::report::github::GithubConfig {
+fn github_config(
+    env: &[(String, String)],
+    ci: &CiContext,
+) -> rollout_runner::report::github::GithubConfig {
     use clap::Parser;
     #[derive(Parser)]
     struct Cli {
@@ -86,11 +88,7 @@ fn github_config(env: &[(String, String)], ci: &CiContext) -> rollout_runner::re
         report: ReportArgs,
     }
     let args = Cli::parse_from(["x", "--report", "github"]).report;
-    let lookup = |name: &str| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     resolve_reports(&args, lookup, ci)
         .unwrap()
         .config
@@ -113,7 +111,11 @@ fn pull_request_events_report_on_the_head_commit() {
             let what = format!("{event} {}", payload["action"]);
             let head = text(payload, "/pull_request/head/sha");
             assert_eq!(ci.head_sha.as_deref(), Some(head), "{what}");
-            assert_eq!(ci.commit.as_deref(), Some(MERGE_SHA), "{what}: the checkout");
+            assert_eq!(
+                ci.commit.as_deref(),
+                Some(MERGE_SHA),
+                "{what}: the checkout"
+            );
             assert_ne!(head, MERGE_SHA);
             assert_eq!(ci.pr, payload["pull_request"]["number"].as_u64(), "{what}");
             assert_eq!(
@@ -228,7 +230,11 @@ fn issue_comments_name_the_pull_request_only_when_on_one() {
         let ci = context(&env);
         assert_eq!(ci.pr, payload["issue"]["number"].as_u64());
         let config = github_config(&env, &ci);
-        assert_eq!(config.lookup, Lookup::PullRequestHead, "the head is asked of the API");
+        assert_eq!(
+            config.lookup,
+            Lookup::PullRequestHead,
+            "the head is asked of the API"
+        );
     }
 }
 
@@ -285,7 +291,10 @@ async fn the_binary_reports_each_event_on_the_right_commit_and_pull_request() {
         .iter()
         .find(|c| c.method == "POST" && c.route == "/repos/{owner}/{repo}/check-runs")
         .expect("a check run");
-    assert_eq!(create.body["head_sha"], opened["pull_request"]["head"]["sha"]);
+    assert_eq!(
+        create.body["head_sha"],
+        opened["pull_request"]["head"]["sha"]
+    );
     let number = opened["pull_request"]["number"].as_u64().unwrap();
     assert!(
         calls
@@ -297,16 +306,19 @@ async fn the_binary_reports_each_event_on_the_right_commit_and_pull_request() {
     // A push to a branch: the pull request merged as the pushed commit gets the comment.
     let push = pushes
         .iter()
-        .find(|p| p["ref"] == "refs/heads/master" && p["after"] != "0000000000000000000000000000000000000000")
+        .find(|p| {
+            p["ref"] == "refs/heads/master"
+                && p["after"] != "0000000000000000000000000000000000000000"
+        })
         .unwrap();
     let after = text(push, "/after").to_string();
     let fake = Fake::start(Mode::Normal).await;
     let api = fake.server.uri();
-    fake.state
-        .lock()
-        .unwrap()
-        .merged_pulls
-        .push((42, after.clone(), "1111111111111111111111111111111111111111".into()));
+    fake.state.lock().unwrap().merged_pulls.push((
+        42,
+        after.clone(),
+        "1111111111111111111111111111111111111111".into(),
+    ));
     let env = job_env(dir.path(), "push", push);
     let run = simulate_github_with(
         "examples/canary-analysis-passes",
@@ -346,7 +358,11 @@ async fn the_binary_reports_each_event_on_the_right_commit_and_pull_request() {
     )
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("no pull request was merged as commit"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no pull request was merged as commit"),
+        "{}",
+        run.stderr
+    );
     let calls = fake.take_calls();
     assert!(!calls.iter().any(|c| c.route.contains("comments")));
 

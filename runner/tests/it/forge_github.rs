@@ -444,7 +444,10 @@ impl Respond for FakeGithub {
                         item
                     })
                     .collect();
-                answer(200, json!({ "total_count": runs.len(), "check_runs": runs }))
+                answer(
+                    200,
+                    json!({ "total_count": runs.len(), "check_runs": runs }),
+                )
             }
             ("GET", "/repos/{owner}/{repo}/issues/{n}/comments") => {
                 let page: usize = request
@@ -519,7 +522,10 @@ impl Respond for FakeGithub {
                 201,
                 json!({ "token": TOKEN, "expires_at": "2099-01-01T00:00:00Z" }),
             ),
-            _ => answer(if method == "PATCH" { 200 } else { 201 }, json!({ "id": id })),
+            _ => answer(
+                if method == "PATCH" { 200 } else { 201 },
+                json!({ "id": id }),
+            ),
         };
         if let (Some(api), Some(template)) = (openapi, &described)
             && status < 300
@@ -1004,15 +1010,25 @@ fn requests_github_would_reject_are_refused() {
         "POST",
         "/repos/o/r/check-runs",
         &[],
-        Some(&json!({"name": "rollout default/web", "head_sha": SHA, "status": "in_progress",
-                     "output": {"title": "t", "summary": "s"}})),
+        Some(
+            &json!({"name": "rollout default/web", "head_sha": SHA, "status": "in_progress",
+                     "output": {"title": "t", "summary": "s"}}),
+        ),
     );
     assert_eq!(
         ok.unwrap().template,
         "/repos/{owner}/{repo}/check-runs",
         "a valid request passes"
     );
-    let cases: [(&str, &str, Vec<(String, String)>, Option<Value>, &str); 8] = [
+    /// Method, path, query, body, and words of the refusal.
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(String, String)>,
+        Option<Value>,
+        &'a str,
+    );
+    let cases: [Case; 8] = [
         (
             "POST",
             "/repos/o/r/check-runs",

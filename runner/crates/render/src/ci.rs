@@ -681,6 +681,9 @@ mod tests {
             CiContext {
                 provider: Provider::Github,
                 commit: Some(SHA.into()),
+                head_sha: Some(SHA.into()),
+                event: None,
+                base_branch: None,
                 short_sha: Some("0123456".into()),
                 branch: Some("feature/login".into()),
                 tag: None,
@@ -782,6 +785,9 @@ mod tests {
             CiContext {
                 provider: Provider::Gitlab,
                 commit: Some(SHA.into()),
+                head_sha: Some(SHA.into()),
+                event: None,
+                base_branch: None,
                 short_sha: Some("01234567".into()),
                 branch: Some("feature/login".into()),
                 tag: None,

@@ -619,10 +619,9 @@ impl GithubExecutor {
                             }
                             self.sha = sha.to_string();
                         }
-                        None => self
-                            .http
-                            .log()
-                            .note(&format!("pull request #{pr} has no head commit in the answer")),
+                        None => self.http.log().note(&format!(
+                            "pull request #{pr} has no head commit in the answer"
+                        )),
                     },
                     Err(error) => self.http.log().note(&format!(
                         "cannot read pull request #{pr}'s head commit: {error}"

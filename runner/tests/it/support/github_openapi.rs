@@ -180,10 +180,13 @@ impl GithubOpenApi {
             .iter()
             .filter(|op| op.method == method && op.segments.len() == segments.len())
             .filter(|op| {
-                op.segments.iter().zip(&segments).all(|(want, got)| match want {
-                    Some(literal) => literal == got,
-                    None => !got.is_empty(),
-                })
+                op.segments
+                    .iter()
+                    .zip(&segments)
+                    .all(|(want, got)| match want {
+                        Some(literal) => literal == got,
+                        None => !got.is_empty(),
+                    })
             })
             .max_by_key(|op| op.segments.iter().filter(|s| s.is_some()).count())
             .ok_or_else(|| vec![format!("no operation `{method} {path}` in GitHub's API")])?;
@@ -194,7 +197,10 @@ impl GithubOpenApi {
         // Parameters: the path item's, then the operation's.
         let mut parameters: Vec<(String, &Value)> = Vec::new();
         for (owner, list) in [
-            (operation.item.clone(), &self.spec.pointer(&operation.item).unwrap()["parameters"]),
+            (
+                operation.item.clone(),
+                &self.spec.pointer(&operation.item).unwrap()["parameters"],
+            ),
             (op_pointer.clone(), &op["parameters"]),
         ] {
             for (i, parameter) in list.as_array().into_iter().flatten().enumerate() {
@@ -221,7 +227,12 @@ impl GithubOpenApi {
             if want.is_some() {
                 continue;
             }
-            let name = operation.template.split('/').nth(i).unwrap().trim_matches(['{', '}']);
+            let name = operation
+                .template
+                .split('/')
+                .nth(i)
+                .unwrap()
+                .trim_matches(['{', '}']);
             let Some((pointer, parameter)) = parameters
                 .iter()
                 .find(|(_, p)| p["in"] == "path" && p["name"] == name)
@@ -265,7 +276,10 @@ impl GithubOpenApi {
 
         // The body.
         let request_body = self.resolve(&op["requestBody"]);
-        match (request_body.pointer("/content/application~1json/schema"), body) {
+        match (
+            request_body.pointer("/content/application~1json/schema"),
+            body,
+        ) {
             (Some(_), Some(body)) => {
                 let pointer = format!("{op_pointer}/requestBody/content/application~1json/schema");
                 let pointer = match op["requestBody"]["$ref"].as_str() {

@@ -15,6 +15,7 @@ fn required() -> bool {
 }
 
 /// The prefix, or `None` after a message (the test returns early). Panics when required.
+#[allow(clippy::print_stderr, reason = "a skipped test says why on stderr")]
 pub(crate) fn prefix() -> Option<PathBuf> {
     static PREFIX: OnceLock<Option<PathBuf>> = OnceLock::new();
     let found = PREFIX.get_or_init(|| {
