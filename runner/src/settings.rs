@@ -14,7 +14,7 @@ use crate::ci::{CiContext, Provider};
 use crate::cli::report_args::{ReportArgs, ReportTarget};
 use crate::crd::duration::parse_go_duration;
 use crate::report::delivery::{DeliveryOptions, Secret};
-use crate::report::github::{ActionsFiles, GithubAuth, GithubConfig};
+use crate::report::github::{ActionsFiles, GithubAuth, GithubConfig, Lookup};
 use crate::report::gitlab::GitlabConfig;
 use crate::report::reporters::ReportConfig;
 use crate::report::webhook::WebhookConfig;
@@ -219,6 +219,7 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
         .commit
         .clone()
         .or_else(|| env.var("ROLLOUT_RUNNER_COMMIT"))
+        .or_else(|| ci.head_sha.clone())
         .or_else(|| ci.commit.clone());
     let pr = args.pr.or(ci.pr);
 
@@ -276,6 +277,7 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
                     ),
                     auth,
                     repository,
+                    lookup: github_lookup(args, env.var("ROLLOUT_RUNNER_COMMIT").is_some(), ci, pr),
                     sha,
                     pr,
                     environment: environment.clone(),
@@ -408,6 +410,26 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
         }
     }
     Ok(out)
+}
+
+/// What the GitHub reporter asks the API because the event payload does not say it: on a
+/// push, the pull request merged as the commit (for its sticky comment); on a comment on a
+/// pull request, the pull request's head commit (for the check run). Never when the user named
+/// the pull request or the commit.
+fn github_lookup(
+    args: &ReportArgs,
+    commit_from_env: bool,
+    ci: &CiContext,
+    pr: Option<u64>,
+) -> Lookup {
+    let commit_given = args.commit.is_some() || commit_from_env;
+    match ci.event.as_deref() {
+        Some("push") if pr.is_none() && !args.no_comment && ci.branch.is_some() => {
+            Lookup::MergedPullRequest
+        }
+        Some("issue_comment") if pr.is_some() && !commit_given => Lookup::PullRequestHead,
+        _ => Lookup::None,
+    }
 }
 
 /// The environment-variable table as markdown (for `docs/reporting.md`; a test keeps the two

@@ -34,6 +34,8 @@ use regex::Regex;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
 
+use crate::support::github_openapi::GithubOpenApi;
+
 pub(crate) const TOKEN: &str = "ghs_TOPSECRETtoken0123456789";
 pub(crate) const SHA: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
@@ -67,6 +69,10 @@ pub(crate) struct State {
     /// Comments on the pull request: (id, body).
     pub(crate) comments: Vec<(u64, String)>,
     check_runs: Vec<(u64, Value)>,
+    /// Pull requests merged: (number, merge commit, head commit).
+    pub(crate) merged_pulls: Vec<(u64, String, String)>,
+    /// Open pull requests: (number, head commit).
+    pub(crate) pulls: Vec<(u64, String)>,
 }
 
 pub(crate) struct FakeGithub {
@@ -126,6 +132,16 @@ fn routes() -> Vec<Route> {
             "POST",
             "/repos/{owner}/{repo}/deployments/{id}/statuses",
             r"^/repos/[^/]+/[^/]+/deployments/\d+/statuses$",
+        ),
+        (
+            "GET",
+            "/repos/{owner}/{repo}/commits/{sha}/pulls",
+            r"^/repos/[^/]+/[^/]+/commits/[^/]+/pulls$",
+        ),
+        (
+            "GET",
+            "/repos/{owner}/{repo}/pulls/{n}",
+            r"^/repos/[^/]+/[^/]+/pulls/\d+$",
         ),
         (
             "GET",
@@ -323,6 +339,17 @@ impl Respond for FakeGithub {
             }
             problems.extend(check_body(template, &body));
         }
+        // GitHub's own description: operation, parameters, body.
+        let openapi = GithubOpenApi::get();
+        let mut described = None;
+        if let Some(api) = openapi {
+            let query: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+            let sent = (!request.body.is_empty()).then_some(&body);
+            match api.check(&method, &path, &query, sent) {
+                Ok(matched) => described = Some(matched.template),
+                Err(found) => problems.extend(found.into_iter().map(|p| format!("OpenAPI: {p}"))),
+            }
+        }
         state.calls.push(Call {
             method: method.clone(),
             route: template.to_string(),
@@ -362,23 +389,65 @@ impl Respond for FakeGithub {
         }
         state.next_id += 1;
         let id = state.next_id;
-        match (method.as_str(), template) {
+        // Answers start from GitHub's example for the operation and status, with the fields
+        // the fake keeps state for laid over; the result is checked against the response schema.
+        let answer = |status: u16, overlay: Value| -> (u16, Value) {
+            let mut value = match (openapi, &described) {
+                (Some(api), Some(template)) => api
+                    .example(&method, template, status)
+                    .unwrap_or_else(|| json!({})),
+                _ => json!({}),
+            };
+            overlay_json(&mut value, overlay);
+            (status, value)
+        };
+        let example_item = |status: u16| -> Value {
+            match (openapi, &described) {
+                (Some(api), Some(template)) => api
+                    .example(&method, template, status)
+                    .and_then(|list| list.get(0).cloned())
+                    .unwrap_or_else(|| json!({})),
+                _ => json!({}),
+            }
+        };
+        let mut link = None;
+        let (status, value) = match (method.as_str(), template) {
             ("POST", "/repos/{owner}/{repo}/check-runs") => {
                 state.check_runs.push((id, body.clone()));
-                ResponseTemplate::new(201).set_body_json(json!({
-                    "id": id,
-                    "html_url": format!("https://github.com/o/r/runs/{id}"),
-                    "external_id": body["external_id"],
-                }))
+                answer(
+                    201,
+                    json!({
+                        "id": id,
+                        "html_url": format!("https://github.com/o/r/runs/{id}"),
+                        "external_id": body["external_id"],
+                        "head_sha": body["head_sha"],
+                        "name": body["name"],
+                    }),
+                )
             }
             ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs") => {
                 let runs: Vec<Value> = state
                     .check_runs
                     .iter()
-                    .map(|(id, run)| json!({"id": id, "external_id": run["external_id"], "html_url": format!("https://github.com/o/r/runs/{id}")}))
+                    .map(|(id, run)| {
+                        let mut item = match (openapi, &described) {
+                            (Some(api), Some(template)) => api
+                                .example(&method, template, 200)
+                                .and_then(|list| list.pointer("/check_runs/0").cloned())
+                                .unwrap_or_else(|| json!({})),
+                            _ => json!({}),
+                        };
+                        overlay_json(
+                            &mut item,
+                            json!({"id": id, "external_id": run["external_id"], "head_sha": run["head_sha"], "html_url": format!("https://github.com/o/r/runs/{id}")}),
+                        );
+                        item
+                    })
                     .collect();
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({ "total_count": runs.len(), "check_runs": runs }))
+                answer(
+                    200,
+                    json!({ "total_count": runs.len(), "check_runs": runs }),
+                )
             }
             ("GET", "/repos/{owner}/{repo}/issues/{n}/comments") => {
                 let page: usize = request
@@ -391,44 +460,95 @@ impl Respond for FakeGithub {
                 let all: Vec<Value> = state
                     .comments
                     .iter()
-                    .map(|(id, body)| json!({"id": id, "body": body}))
+                    .map(|(id, body)| {
+                        let mut item = example_item(200);
+                        overlay_json(&mut item, json!({"id": id, "body": body}));
+                        item
+                    })
                     .collect();
                 let chunk: Vec<Value> = all.iter().skip((page - 1) * 2).take(2).cloned().collect();
-                let mut response = ResponseTemplate::new(200).set_body_json(Value::Array(chunk));
                 if page * 2 < all.len() {
-                    response = response.insert_header(
-                        "link",
-                        format!("<{}?page={}>; rel=\"next\"", path, page + 1).as_str(),
-                    );
+                    link = Some(format!("<{}?page={}>; rel=\"next\"", path, page + 1));
                 }
-                response
+                (200, Value::Array(chunk))
             }
             ("POST", "/repos/{owner}/{repo}/issues/{n}/comments") => {
                 let text = body["body"].as_str().unwrap_or_default().to_string();
-                state.comments.push((id, text));
-                ResponseTemplate::new(201).set_body_json(json!({ "id": id }))
+                state.comments.push((id, text.clone()));
+                answer(201, json!({ "id": id, "body": text }))
             }
             ("PATCH", "/repos/{owner}/{repo}/issues/comments/{id}") => {
                 let target: u64 = path.rsplit('/').next().unwrap().parse().unwrap();
                 let text = body["body"].as_str().unwrap_or_default().to_string();
                 match state.comments.iter_mut().find(|(id, _)| *id == target) {
                     Some(comment) => {
-                        comment.1 = text;
-                        ResponseTemplate::new(200).set_body_json(json!({ "id": target }))
+                        comment.1 = text.clone();
+                        answer(200, json!({ "id": target, "body": text }))
                     }
-                    None => {
-                        ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))
-                    }
+                    None => (404, json!({"message": "Not Found"})),
                 }
             }
-            ("GET", "/repos/{owner}/{repo}/installation") => {
-                ResponseTemplate::new(200).set_body_json(json!({ "id": 99 }))
+            ("GET", "/repos/{owner}/{repo}/commits/{sha}/pulls") => {
+                let sha = path.split('/').nth(5).unwrap_or_default().to_string();
+                let merged: Vec<Value> = state
+                    .merged_pulls
+                    .iter()
+                    .filter(|(_, merge_sha, _)| *merge_sha == sha)
+                    .map(|(number, merge_sha, head)| {
+                        let mut item = example_item(200);
+                        overlay_json(
+                            &mut item,
+                            json!({"number": number, "merge_commit_sha": merge_sha, "merged_at": "2026-01-01T00:00:00Z", "state": "closed"}),
+                        );
+                        item["head"]["sha"] = json!(head);
+                        item
+                    })
+                    .collect();
+                (200, Value::Array(merged))
             }
-            ("POST", "/app/installations/{id}/access_tokens") => ResponseTemplate::new(201)
-                .set_body_json(json!({ "token": TOKEN, "expires_at": "2099-01-01T00:00:00Z" })),
-            _ => ResponseTemplate::new(if method == "PATCH" { 200 } else { 201 })
-                .set_body_json(json!({ "id": id })),
+            ("GET", "/repos/{owner}/{repo}/pulls/{n}") => {
+                let number: u64 = path.rsplit('/').next().unwrap().parse().unwrap();
+                match state.pulls.iter().find(|(n, _)| *n == number) {
+                    Some((_, head)) => {
+                        let (status, mut value) = answer(200, json!({ "number": number }));
+                        value["head"]["sha"] = json!(head);
+                        (status, value)
+                    }
+                    None => (404, json!({"message": "Not Found"})),
+                }
+            }
+            ("GET", "/repos/{owner}/{repo}/installation") => answer(200, json!({ "id": 99 })),
+            ("POST", "/app/installations/{id}/access_tokens") => answer(
+                201,
+                json!({ "token": TOKEN, "expires_at": "2099-01-01T00:00:00Z" }),
+            ),
+            _ => answer(
+                if method == "PATCH" { 200 } else { 201 },
+                json!({ "id": id }),
+            ),
+        };
+        if let (Some(api), Some(template)) = (openapi, &described)
+            && status < 300
+        {
+            for problem in api.check_answer(&method, template, status, &value) {
+                state
+                    .violations
+                    .push(format!("the fake's answer to {method} {path}: {problem}"));
+            }
         }
+        let mut response = ResponseTemplate::new(status).set_body_json(value);
+        if let Some(link) = link {
+            response = response.insert_header("link", link.as_str());
+        }
+        response
+    }
+}
+
+/// Lay `overlay`'s fields over `base` (objects; one level).
+fn overlay_json(base: &mut Value, overlay: Value) {
+    match (base.as_object_mut(), overlay) {
+        (Some(base), Value::Object(fields)) => base.extend(fields),
+        (_, overlay) => *base = overlay,
     }
 }
 
@@ -487,6 +607,16 @@ pub(crate) struct Run {
 /// Run `rollout-runner simulate EXAMPLE --report github` as in a GitHub Actions job on a pull
 /// request, against the fake at `api`.
 pub(crate) async fn simulate_github(example: &str, api: &str, extra: &[&str]) -> Run {
+    simulate_github_with(example, api, extra, &[]).await
+}
+
+/// [`simulate_github`] with more (or other) environment variables: an event's.
+pub(crate) async fn simulate_github_with(
+    example: &str,
+    api: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("output");
     let summary = dir.path().join("summary");
@@ -522,7 +652,8 @@ pub(crate) async fn simulate_github(example: &str, api: &str, extra: &[&str]) ->
             "--report-flush-timeout",
             "4s",
         ])
-        .args(extra);
+        .args(extra)
+        .envs(env.iter().copied());
     let start = Instant::now();
     let result = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
@@ -860,4 +991,108 @@ fn help_never_shows_tokens() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("--github-token"));
     assert!(!text.contains(TOKEN));
+}
+
+/// The GitHub API server's judge refuses what GitHub would: each request below breaks GitHub's
+/// OpenAPI description in one way, and the request the reporter really sends passes.
+#[test]
+fn requests_github_would_reject_are_refused() {
+    let Some(api) = GithubOpenApi::get() else {
+        return;
+    };
+    let query = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let ok = api.check(
+        "POST",
+        "/repos/o/r/check-runs",
+        &[],
+        Some(
+            &json!({"name": "rollout default/web", "head_sha": SHA, "status": "in_progress",
+                     "output": {"title": "t", "summary": "s"}}),
+        ),
+    );
+    assert_eq!(
+        ok.unwrap().template,
+        "/repos/{owner}/{repo}/check-runs",
+        "a valid request passes"
+    );
+    /// Method, path, query, body, and words of the refusal.
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(String, String)>,
+        Option<Value>,
+        &'a str,
+    );
+    let cases: [Case; 8] = [
+        (
+            "POST",
+            "/repos/o/r/check-runs",
+            vec![],
+            Some(json!({"name": "x"})),
+            "\"head_sha\" is a required property",
+        ),
+        (
+            "PATCH",
+            "/repos/o/r/check-runs/1",
+            vec![],
+            Some(json!({"status": "completed"})),
+            "body:",
+        ),
+        (
+            "PATCH",
+            "/repos/o/r/check-runs/1",
+            vec![],
+            Some(json!({"status": "in_progress", "conclusion": "passed"})),
+            "\"passed\" is not one of",
+        ),
+        (
+            "GET",
+            "/repos/o/r/issues/5/comments",
+            query(&[("per_page", "100"), ("pgae", "2")]),
+            None,
+            "query parameter `pgae` is not a parameter",
+        ),
+        (
+            "GET",
+            "/repos/o/r/issues/five/comments",
+            vec![],
+            None,
+            "path parameter `issue_number`",
+        ),
+        (
+            "GET",
+            "/repos/o/r/issues/5/comments",
+            query(&[("per_page", "many")]),
+            None,
+            "query parameter `per_page`",
+        ),
+        (
+            "POST",
+            "/repos/o/r/statuses/abc",
+            vec![],
+            Some(json!({"state": "ok"})),
+            "\"ok\" is not one of",
+        ),
+        (
+            "DELETE",
+            "/repos/o/r/check-runs",
+            vec![],
+            None,
+            "no operation `DELETE /repos/o/r/check-runs`",
+        ),
+    ];
+    for (method, path, query, body, expected) in cases {
+        let problems = api
+            .check(method, path, &query, body.as_ref())
+            .expect_err(&format!("{method} {path} {body:?} must be refused"));
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{method} {path}: wanted `{expected}` in {problems:#?}"
+        );
+    }
 }

@@ -16,6 +16,7 @@ mod e2e_smoke;
 mod examples;
 mod faults_e2e;
 mod forge_e2e;
+mod forge_events;
 mod forge_github;
 mod forge_gitlab;
 mod forge_plan;

@@ -533,6 +533,7 @@ fn the_ci_context_in_github_gitlab_and_local_runs() {
     # Source: ci.yaml.j2
     provider: github
     commit: 3f2c1a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39
+    head_sha: 3f2c1a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39
     short_sha: 3f2c1a9
     branch: fix/typo
     remote_url: https://github.com/acme/shop
@@ -560,6 +561,7 @@ fn the_ci_context_in_github_gitlab_and_local_runs() {
     # Source: ci.yaml.j2
     provider: gitlab
     commit: 3f2c1a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39
+    head_sha: 3f2c1a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39
     short_sha: 3f2c1a9e
     branch: feature/x
     remote_url: https://gitlab.com/acme/shop

@@ -52,9 +52,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         meaning: "the source branch of a pull request: `branch` (wins over `GITHUB_REF_NAME`)",
     },
     EnvVar {
+        name: "GITHUB_EVENT_NAME",
+        meaning: "`event`: which fields of the payload name the commit, pull request and refs",
+    },
+    EnvVar {
         name: "GITHUB_EVENT_PATH",
-        meaning: "the event payload: `pull_request.number` gives `pr` when `GITHUB_REF` does \
-                  not; `head_commit.message` gives the commit message on pushes",
+        meaning: "the event payload, which wins over the variables: `head_sha`, `pr`, `branch`, \
+                  `tag` and `base_branch` from `pull_request`/`pull_request_target` (the head \
+                  commit, not the merge commit), `push` (`after`, `ref`), `merge_group`, \
+                  `workflow_dispatch` (`ref`), `issue_comment` on a pull request (`pr`) and \
+                  `deployment` (`sha`); `head_commit.message` gives the commit message",
     },
     EnvVar {
         name: "GITHUB_SERVER_URL",
@@ -103,6 +110,14 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "CI_MERGE_REQUEST_IID",
         meaning: "`pr` (the merge request number within the project)",
+    },
+    EnvVar {
+        name: "CI_PIPELINE_SOURCE",
+        meaning: "`event` (`push`, `merge_request_event`, `trigger`, ...)",
+    },
+    EnvVar {
+        name: "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+        meaning: "`base_branch` in merge request pipelines",
     },
     EnvVar {
         name: "CI_JOB_URL",
@@ -162,9 +177,19 @@ impl Provider {
 pub struct CiContext {
     /// `github`, `gitlab` or `local`.
     pub provider: Provider,
-    /// The full commit SHA.
+    /// The full commit SHA of the checkout (on GitHub `pull_request` events, the merge commit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The commit the change is about, where checks and statuses show: a pull request's head
+    /// commit, the commit pushed, deployed or queued; else `commit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<String>,
+    /// The GitHub event that started the run (`GITHUB_EVENT_NAME`): `push`, `pull_request`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The branch a pull request (or merge queue entry) merges into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_branch: Option<String>,
     /// The short SHA: GitLab's `CI_COMMIT_SHORT_SHA`, otherwise the first 7 characters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub short_sha: Option<String>,
@@ -324,6 +349,9 @@ impl CiContext {
                 self.commit_message = git.message;
             }
         }
+        if self.head_sha.is_none() {
+            self.head_sha = self.commit.clone();
+        }
         if self.short_sha.is_none() {
             self.short_sha = self
                 .commit
@@ -342,26 +370,31 @@ fn github<E: Fn(&str) -> Option<String>>(env: &Env<E>) -> CiContext {
     let server = env.var("GITHUB_SERVER_URL");
     let repository = env.var("GITHUB_REPOSITORY");
     let commit = env.var("GITHUB_SHA");
+    let event_name = env.var("GITHUB_EVENT_NAME");
     let event = env
         .var("GITHUB_EVENT_PATH")
         .and_then(|path| read_event(&path));
-    let branch = env.var("GITHUB_HEAD_REF").or_else(|| {
-        (ref_type.as_deref() == Some("branch"))
+    let facts = event
+        .as_ref()
+        .map(|payload| EventFacts::read(event_name.as_deref(), payload))
+        .unwrap_or_default();
+    let branch = facts
+        .branch
+        .or_else(|| env.var("GITHUB_HEAD_REF"))
+        .or_else(|| {
+            (ref_type.as_deref() == Some("branch"))
+                .then(|| ref_name.clone())
+                .flatten()
+        });
+    let tag = facts.tag.or_else(|| {
+        (ref_type.as_deref() == Some("tag"))
             .then(|| ref_name.clone())
             .flatten()
     });
-    let tag = (ref_type.as_deref() == Some("tag"))
-        .then(|| ref_name.clone())
-        .flatten();
-    let pr = env
-        .var("GITHUB_REF")
-        .and_then(|reference| pull_number(&reference))
-        .or_else(|| {
-            event
-                .as_ref()
-                .and_then(|event| event.pointer("/pull_request/number"))
-                .and_then(serde_json::Value::as_u64)
-        });
+    let pr = facts.pr.or_else(|| {
+        env.var("GITHUB_REF")
+            .and_then(|reference| pull_number(&reference))
+    });
     let commit_message = event.as_ref().and_then(|event| {
         let head = event.get("head_commit")?;
         let id = head.get("id")?.as_str()?;
@@ -383,6 +416,9 @@ fn github<E: Fn(&str) -> Option<String>>(env: &Env<E>) -> CiContext {
     CiContext {
         provider: Provider::Github,
         commit,
+        head_sha: facts.head_sha,
+        event: event_name,
+        base_branch: facts.base_branch,
         short_sha: None,
         branch,
         tag,
@@ -393,6 +429,72 @@ fn github<E: Fn(&str) -> Option<String>>(env: &Env<E>) -> CiContext {
         run_url,
         actor: env.var("GITHUB_ACTOR"),
         repository,
+    }
+}
+
+/// What a GitHub event payload says about the change. Field paths per event are GitHub's
+/// webhook payloads (tested against `@octokit/webhooks-examples`); an event not listed, or a
+/// payload without the field, leaves it to the environment variables.
+#[derive(Debug, Default)]
+struct EventFacts {
+    head_sha: Option<String>,
+    pr: Option<u64>,
+    branch: Option<String>,
+    tag: Option<String>,
+    base_branch: Option<String>,
+}
+
+impl EventFacts {
+    fn read(event_name: Option<&str>, payload: &serde_json::Value) -> Self {
+        let text = |pointer: &str| {
+            payload
+                .pointer(pointer)
+                .and_then(serde_json::Value::as_str)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        let number = |pointer: &str| payload.pointer(pointer).and_then(serde_json::Value::as_u64);
+        let mut facts = Self::default();
+        match event_name {
+            Some("pull_request" | "pull_request_target") => {
+                facts.head_sha = text("/pull_request/head/sha");
+                facts.pr = number("/pull_request/number");
+                facts.branch = text("/pull_request/head/ref");
+                facts.base_branch = text("/pull_request/base/ref");
+            }
+            Some("push") => {
+                // `after` is all zeros when the push deleted the ref.
+                facts.head_sha = text("/after").filter(|sha| sha.bytes().any(|b| b != b'0'));
+                facts.set_ref(text("/ref").as_deref());
+            }
+            Some("merge_group") => {
+                facts.head_sha = text("/merge_group/head_sha");
+                facts.set_ref(text("/merge_group/head_ref").as_deref());
+                facts.base_branch = text("/merge_group/base_ref")
+                    .map(|base| base.trim_start_matches("refs/heads/").to_owned());
+            }
+            Some("workflow_dispatch") => facts.set_ref(text("/ref").as_deref()),
+            Some("issue_comment") => {
+                // Comments on pull requests are issue comments whose issue has `pull_request`;
+                // the payload has no head commit (the reporter asks the API for it).
+                if payload.pointer("/issue/pull_request").is_some() {
+                    facts.pr = number("/issue/number");
+                }
+            }
+            Some("deployment") => facts.head_sha = text("/deployment/sha"),
+            _ => facts.pr = number("/pull_request/number"),
+        }
+        facts
+    }
+
+    /// `refs/heads/X` is a branch, `refs/tags/X` a tag.
+    fn set_ref(&mut self, reference: Option<&str>) {
+        let Some(reference) = reference else { return };
+        if let Some(branch) = reference.strip_prefix("refs/heads/") {
+            self.branch = Some(branch.to_owned());
+        } else if let Some(tag) = reference.strip_prefix("refs/tags/") {
+            self.tag = Some(tag.to_owned());
+        }
     }
 }
 
@@ -411,6 +513,9 @@ fn gitlab<E: Fn(&str) -> Option<String>>(env: &Env<E>) -> CiContext {
     CiContext {
         provider: Provider::Gitlab,
         commit: env.var("CI_COMMIT_SHA"),
+        head_sha: None,
+        event: env.var("CI_PIPELINE_SOURCE"),
+        base_branch: env.var("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
         short_sha: env.var("CI_COMMIT_SHORT_SHA"),
         branch,
         tag,
@@ -576,6 +681,9 @@ mod tests {
             CiContext {
                 provider: Provider::Github,
                 commit: Some(SHA.into()),
+                head_sha: Some(SHA.into()),
+                event: None,
+                base_branch: None,
                 short_sha: Some("0123456".into()),
                 branch: Some("feature/login".into()),
                 tag: None,
@@ -677,6 +785,9 @@ mod tests {
             CiContext {
                 provider: Provider::Gitlab,
                 commit: Some(SHA.into()),
+                head_sha: Some(SHA.into()),
+                event: None,
+                base_branch: None,
                 short_sha: Some("01234567".into()),
                 branch: Some("feature/login".into()),
                 tag: None,

@@ -67,6 +67,19 @@ pub struct ActionsFiles {
     pub commands: bool,
 }
 
+/// What the reporter asks the API before its first report, when the CI context cannot say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lookup {
+    #[default]
+    None,
+    /// A push: the pull request merged as this commit gets the sticky comment
+    /// (<https://docs.github.com/en/rest/commits/commits#list-pull-requests-associated-with-a-commit>).
+    MergedPullRequest,
+    /// A comment on a pull request: the check run goes on the pull request's head commit
+    /// (<https://docs.github.com/en/rest/pulls/pulls#get-a-pull-request>).
+    PullRequestHead,
+}
+
 /// What the GitHub reporter needs.
 #[derive(Debug, Clone)]
 pub struct GithubConfig {
@@ -81,6 +94,8 @@ pub struct GithubConfig {
     pub sha: String,
     /// The pull request to comment on.
     pub pr: Option<u64>,
+    /// What to look up before the first report.
+    pub lookup: Lookup,
     /// The deployment environment; no Deployment without one.
     pub environment: Option<String>,
     /// Where the environment can be seen (a deployment status's `environment_url`).
@@ -173,6 +188,8 @@ pub(crate) struct GithubExecutor {
     deployment_id: Option<u64>,
     /// What the last call was (for the 403 fallback).
     creating_check: bool,
+    /// Still to look up before the first report.
+    lookup: Lookup,
 }
 
 impl GithubExecutor {
@@ -546,8 +563,80 @@ impl GithubExecutor {
     }
 }
 
+impl GithubExecutor {
+    /// Find what the event payload did not name (see [`Lookup`]); once. A failed lookup is a
+    /// warning: the report goes on with what is known.
+    async fn look_up(&mut self) {
+        let lookup = std::mem::take(&mut self.lookup);
+        match lookup {
+            Lookup::None => {}
+            Lookup::MergedPullRequest => {
+                let path = format!("/repos/{}/commits/{}/pulls", self.repository, self.sha);
+                match self
+                    .call(
+                        "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+                        reqwest::Method::GET,
+                        &path,
+                        None,
+                    )
+                    .await
+                {
+                    Ok(answer) => {
+                        let merged = answer.json.as_array().into_iter().flatten().find(|pr| {
+                            !pr["merged_at"].is_null()
+                                && pr["merge_commit_sha"].as_str() == Some(self.sha.as_str())
+                        });
+                        match merged.and_then(|pr| pr["number"].as_u64()) {
+                            Some(number) => self.pr = Some(number),
+                            None => self.http.log().note(&format!(
+                                "no pull request was merged as commit {}: no comment",
+                                self.sha
+                            )),
+                        }
+                    }
+                    Err(error) => self.http.log().note(&format!(
+                        "cannot find the pull request merged as commit {}: {error}",
+                        self.sha
+                    )),
+                }
+            }
+            Lookup::PullRequestHead => {
+                let Some(pr) = self.pr else { return };
+                let path = format!("/repos/{}/pulls/{pr}", self.repository);
+                match self
+                    .call(
+                        "GET /repos/{owner}/{repo}/pulls/{pull_number}",
+                        reqwest::Method::GET,
+                        &path,
+                        None,
+                    )
+                    .await
+                {
+                    Ok(answer) => match answer.json.pointer("/head/sha").and_then(Value::as_str) {
+                        Some(sha) => {
+                            if let Some(url) = &mut self.commit_url {
+                                *url = url.replace(&self.sha, sha);
+                            }
+                            self.sha = sha.to_string();
+                        }
+                        None => self.http.log().note(&format!(
+                            "pull request #{pr} has no head commit in the answer"
+                        )),
+                    },
+                    Err(error) => self.http.log().note(&format!(
+                        "cannot read pull request #{pr}'s head commit: {error}"
+                    )),
+                }
+            }
+        }
+    }
+}
+
 impl Executor<GithubJob> for GithubExecutor {
     async fn execute(&mut self, job: &GithubJob) -> Result<(), CallError> {
+        if !matches!(job, GithubJob::Names { .. } | GithubJob::Marker(_)) {
+            self.look_up().await;
+        }
         match job {
             GithubJob::Names { check_name, key } => {
                 self.check_name = check_name.clone();
@@ -734,6 +823,7 @@ impl GithubReporter {
             comment_searched: false,
             deployment_id: None,
             creating_check: false,
+            lookup: config.lookup,
         };
         let worker = Worker::spawn(executor, options, counters.clone(), log);
         Self {
@@ -744,7 +834,8 @@ impl GithubReporter {
             sources,
             links,
             key: String::new(),
-            comment: config.comment && config.pr.is_some(),
+            comment: config.comment
+                && (config.pr.is_some() || config.lookup == Lookup::MergedPullRequest),
             checks: config.checks,
             deployment: config.environment.is_some(),
             last_comment: None,

@@ -2,5 +2,7 @@
 
 pub(crate) mod cluster;
 pub(crate) mod faultproxy;
+pub(crate) mod github_openapi;
+pub(crate) mod npm;
 pub(crate) mod oracle;
 pub(crate) mod runner;
