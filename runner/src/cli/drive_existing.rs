@@ -36,9 +36,10 @@ const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 /// Drive the Rollouts already in the cluster that are updating, until each is promoted,
 /// aborted or degraded.
 ///
-/// A Rollout is updating when its spec is not yet observed, or it is progressing or paused.
-/// Rollouts that are settled (a commit that changed no Rollout) are left alone: the command
-/// says so and exits 0. Each updating Rollout is driven as `apply --wait` drives it (Lease,
+/// A Rollout is updating when it is not Healthy: its spec is not yet observed, a release is in
+/// progress or paused, or its current release was aborted (then reported as aborted again).
+/// Healthy Rollouts (after a commit that changed no Rollout) are left alone: the command says
+/// so and exits 0. Each updating Rollout is driven as `apply --wait` drives it (Lease,
 /// take-over), or only followed with `--follow` (when the in-cluster controller drives).
 ///
 /// With `--argocd-app`, as a hook of that Application's sync: it waits until Argo CD has applied
@@ -135,11 +136,13 @@ fn tracked_by(rollout: &Rollout, app: &Application) -> bool {
     by_annotation || rollout.labels().get(INSTANCE_LABEL) == Some(&app.name)
 }
 
-/// Not settled: its spec is not observed yet, or it is progressing or paused.
+/// Not Healthy: its spec is not observed yet, a release is in progress or paused, or the
+/// release of its current spec was aborted or is degraded (reported again, not retried: the
+/// sync of a revision whose release was rolled back fails again, as Argo CD's health says).
 fn updating(rollout: &Rollout) -> bool {
     let status = rollout.status_or_default();
     let (phase, _) = observed_phase(rollout.metadata.generation, &rollout.spec, &status);
-    matches!(phase, RolloutPhase::Progressing | RolloutPhase::Paused)
+    phase != RolloutPhase::Healthy
 }
 
 /// What Argo CD's running sync operation says: its revision, once the hook's wave is applied.
