@@ -248,7 +248,10 @@ pub(crate) fn run(mut args: DriveArgs) -> anyhow::Result<ExitStatus> {
                 "note: Argo CD is syncing Application `{}/{}` to {}",
                 app.namespace,
                 app.name,
-                operation.revision.as_deref().unwrap_or("an unknown revision")
+                operation
+                    .revision
+                    .as_deref()
+                    .unwrap_or("an unknown revision")
             );
         }
         let api = Api::<Rollout>::namespaced(connection.client.clone(), &namespace);
@@ -263,7 +266,11 @@ pub(crate) fn run(mut args: DriveArgs) -> anyhow::Result<ExitStatus> {
             .items;
         let chosen: Vec<Rollout> = listed
             .into_iter()
-            .filter(|r| args.rollout.as_deref().is_none_or(|name| r.name_any() == name))
+            .filter(|r| {
+                args.rollout
+                    .as_deref()
+                    .is_none_or(|name| r.name_any() == name)
+            })
             .filter(|r| app.as_ref().is_none_or(|app| tracked_by(r, app)))
             .collect();
         if let Some(name) = &args.rollout
@@ -360,7 +367,10 @@ mod tests {
     #[test]
     fn an_application_is_named_or_taken_from_a_tracking_id() {
         let plain = application("shop", "argocd").unwrap();
-        assert_eq!((plain.namespace.as_str(), plain.name.as_str()), ("argocd", "shop"));
+        assert_eq!(
+            (plain.namespace.as_str(), plain.name.as_str()),
+            ("argocd", "shop")
+        );
         let tracked = application("shop:/Pod:prod/rollout-runner-hook", "argocd").unwrap();
         assert_eq!(tracked.tracking_key, "shop");
         assert_eq!(tracked.name, "shop");
