@@ -124,7 +124,7 @@ impl Driven {
 
 /// The status of several drives: the most serious one (an error, then a failure, then a
 /// timeout).
-fn combined(statuses: impl IntoIterator<Item = ExitStatus>) -> ExitStatus {
+pub(crate) fn combined(statuses: impl IntoIterator<Item = ExitStatus>) -> ExitStatus {
     let rank = |status: &ExitStatus| match status {
         ExitStatus::Success => 0,
         ExitStatus::TimedOut => 1,

@@ -20,6 +20,7 @@ mod connection;
 mod controller;
 mod crds;
 mod drive;
+mod drive_existing;
 mod inputs;
 mod install;
 mod lint;
@@ -84,6 +85,11 @@ enum Command {
     /// invalid or the cluster cannot be read. A pause is waited through, as `kubectl argo
     /// rollouts status` does. Reads only: it can watch a rollout another process drives.
     Status(status::StatusArgs),
+    /// Drive Rollouts someone else applied (an Argo CD sync hook, Flux, kubectl) to their end.
+    ///
+    /// Picks the updating Rollouts by name, `--selector`, `--all` or `--argocd-app`; exit 0 when
+    /// every one is promoted (or none is updating), 1 when one is aborted or degraded.
+    Drive(drive_existing::DriveArgs),
     /// Show a rollout with its revisions, ReplicaSets, pods, AnalysisRuns and Experiments.
     Get(get::GetArgs),
     /// List rollouts with their strategy, phase, step, weight and replica counts.
@@ -159,6 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             | Command::Plan(_)
             | Command::Apply(_)
             | Command::Status(_)
+            | Command::Drive(_)
     ) {
         crate::ci::check_event(crate::ci::process_env).map_err(anyhow::Error::msg)?;
     }
@@ -171,6 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Status(args) => status::run(args),
+        Command::Drive(args) => drive_existing::run(args),
         Command::Get(args) => get::run(args),
         Command::List(args) => list::run(args),
         Command::Promote(args) => promote::run(args),

@@ -11,6 +11,7 @@ mod controller_install;
 mod controller_pods_e2e;
 mod crds;
 mod drive_e2e;
+mod drive_existing_e2e;
 mod driver;
 mod e2e_smoke;
 mod examples;

@@ -439,17 +439,67 @@ func (p *Pod) runOnce(ctx context.Context, c *container, vols map[string]string)
 	if code != 0 {
 		reason = "Error"
 	}
+	message := p.terminationMessage(c, code)
 	p.mu.Lock()
 	c.pid = 0
 	c.ready = false
 	c.started = false
 	c.state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason,
-		StartedAt: metav1.NewTime(started.Truncate(time.Second)), FinishedAt: metav1.NewTime(finished.Truncate(time.Second)),
+		Message: message, StartedAt: metav1.NewTime(started.Truncate(time.Second)), FinishedAt: metav1.NewTime(finished.Truncate(time.Second)),
 		ContainerID: containerID(cmd.Process.Pid)}}
 	p.mu.Unlock()
 	p.logf("container %s exited with code %d after %s", c.spec.Name, code, finished.Sub(started).Round(time.Millisecond))
 	p.changed()
 	return code, finished.Sub(started), nil
+}
+
+// The kubelet's limits (pkg/kubelet/kuberuntime): the file is read up to 4096 bytes; the log
+// fallback takes at most the last 80 lines and 2048 bytes.
+const (
+	maxTerminationMessageBytes    = 4096
+	maxTerminationMessageLogLines = 80
+	maxTerminationMessageLogBytes = 2048
+)
+
+func (p *Pod) terminationLogPath(c *container) string {
+	return filepath.Join(p.dir, c.spec.Name+".termination-log")
+}
+
+// terminationMessage is what the kubelet reports as the terminated container's message: the
+// file at terminationMessagePath, or with FallbackToLogsOnError and a failure, the log's tail.
+func (p *Pod) terminationMessage(c *container, code int) string {
+	if c.spec.TerminationMessagePath != "" {
+		if b, err := os.ReadFile(p.terminationLogPath(c)); err == nil && len(b) > 0 {
+			if len(b) > maxTerminationMessageBytes {
+				b = b[:maxTerminationMessageBytes]
+			}
+			return string(b)
+		}
+	}
+	if code == 0 || c.spec.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(p.dir, c.spec.Name+".log"))
+	if err != nil {
+		return ""
+	}
+	return logTail(b, maxTerminationMessageLogLines, maxTerminationMessageLogBytes)
+}
+
+// logTail is the last lines (at most maxLines of them, at most maxBytes) of a log.
+func logTail(b []byte, maxLines, maxBytes int) string {
+	lines := strings.SplitAfter(string(b), "\n")
+	if len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) > maxLines {
+		lines = lines[len(lines)-maxLines:]
+	}
+	tail := strings.Join(lines, "")
+	if len(tail) > maxBytes {
+		tail = tail[len(tail)-maxBytes:]
+	}
+	return tail
 }
 
 func containerID(pid int) string { return "process://" + strconv.Itoa(pid) }
@@ -527,6 +577,18 @@ func (p *Pod) execSpec(ctx context.Context, c *container, vols map[string]string
 			}
 		}
 		s.Mounts = append(s.Mounts, Mount{Source: src, Target: vm.MountPath, ReadOnly: vm.ReadOnly || ro[vm.Name]})
+	}
+	// The kubelet bind-mounts an empty file at terminationMessagePath (the API server defaults
+	// it to /dev/termination-log) and reads it back when the container exits.
+	if target := c.spec.TerminationMessagePath; target != "" {
+		src := p.terminationLogPath(c)
+		if err := os.WriteFile(src, nil, 0o666); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(src, 0o666); err != nil { // whatever the umask: any container user writes it
+			return nil, err
+		}
+		s.Mounts = append(s.Mounts, Mount{Source: src, Target: target})
 	}
 	// Longer paths after the ones that contain them, as runtimes mount.
 	sort.SliceStable(s.Mounts, func(i, j int) bool { return len(s.Mounts[i].Target) < len(s.Mounts[j].Target) })
