@@ -36,7 +36,10 @@ impl ConnectionArgs {
     pub(crate) async fn connect(&self) -> anyhow::Result<Connection> {
         let config = self.config().await?;
         let namespace = config.default_namespace.clone();
-        let client = Client::try_from(config).context("cannot build a Kubernetes client")?;
+        // Every request is logged at debug level under `rollout_runner::api`.
+        let client = crate::cluster::requests::RequestCounts::default()
+            .client(config)
+            .context("cannot build a Kubernetes client")?;
         Ok(Connection { client, namespace })
     }
 
