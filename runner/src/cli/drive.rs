@@ -151,6 +151,7 @@ pub(crate) async fn drive<M: Metrics>(
         }
     };
     lease.release().await;
+    fenced.flush_events().await;
     outcome
 }
 

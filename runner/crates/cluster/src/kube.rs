@@ -105,7 +105,7 @@ pub struct KubeCluster {
     client: Client,
     namespace: String,
     traffic: Arc<Traffic>,
-    recorder: Recorder,
+    events: Arc<EventQueue>,
     caches: CacheSet,
     changes: Mutex<watch::Receiver<u64>>,
     /// When set, every write first checks that this process holds the Rollout's Lease.
@@ -153,6 +153,59 @@ impl Fence {
     }
 }
 
+/// Events are published in order by a background task, as Argo's event broadcaster does:
+/// a pass does not wait for them before its next action.
+struct EventQueue {
+    sender: tokio::sync::mpsc::UnboundedSender<Queued>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+enum Queued {
+    Event(ObjectReference, KubeEvent),
+    /// Answered once every event queued before it is published.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+impl EventQueue {
+    fn start(recorder: Recorder) -> Self {
+        let (sender, mut queue) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            while let Some(queued) = queue.recv().await {
+                match queued {
+                    Queued::Event(reference, event) => {
+                        // Events are a courtesy: a runner without the RBAC to write them still
+                        // drives.
+                        if let Err(error) = recorder.publish(&event, &reference).await {
+                            tracing::debug!(%error, reason = %event.reason, "could not record an event");
+                        }
+                    }
+                    Queued::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        Self { sender, task }
+    }
+
+    fn publish(&self, reference: ObjectReference, event: KubeEvent) {
+        let _ = self.sender.send(Queued::Event(reference, event));
+    }
+
+    async fn flush(&self) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.sender.send(Queued::Flush(done)).is_ok() {
+            let _ = flushed.await;
+        }
+    }
+}
+
+impl Drop for EventQueue {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 impl Clone for KubeCluster {
     /// Another handle on the same watchers, with its own notion of "changed since I looked".
     fn clone(&self) -> Self {
@@ -160,7 +213,7 @@ impl Clone for KubeCluster {
             client: self.client.clone(),
             namespace: self.namespace.clone(),
             traffic: Arc::clone(&self.traffic),
-            recorder: self.recorder.clone(),
+            events: Arc::clone(&self.events),
             caches: self.caches.clone(),
             changes: Mutex::new(self.subscribe()),
             fence: self.fence.clone(),
@@ -194,7 +247,7 @@ impl KubeCluster {
             traffic: Arc::new(Traffic::new(client.clone())),
             client,
             namespace: namespace.to_string(),
-            recorder,
+            events: Arc::new(EventQueue::start(recorder)),
             caches,
             changes: Mutex::new(changes),
             fence: None,
@@ -213,6 +266,11 @@ impl KubeCluster {
         let caches = self.caches.of(namespace)?;
         caches.synced().await?;
         Ok(caches)
+    }
+
+    /// Wait until every Event recorded so far is published (before a process exits).
+    pub async fn flush_events(&self) {
+        self.events.flush().await;
     }
 
     /// The caches this cluster reads.
@@ -897,26 +955,19 @@ impl Cluster for KubeCluster {
         }
         let reference = object_reference(owner);
         for event in events {
-            let published = self
-                .recorder
-                .publish(
-                    &KubeEvent {
-                        type_: match event.event_type {
-                            EventType::Normal => KubeEventType::Normal,
-                            EventType::Warning => KubeEventType::Warning,
-                        },
-                        reason: event.reason.clone(),
-                        note: Some(truncate(&event.message, MAX_EVENT_NOTE)),
-                        action: event.reason.clone(),
-                        secondary: None,
+            self.events.publish(
+                reference.clone(),
+                KubeEvent {
+                    type_: match event.event_type {
+                        EventType::Normal => KubeEventType::Normal,
+                        EventType::Warning => KubeEventType::Warning,
                     },
-                    &reference,
-                )
-                .await;
-            // Events are a courtesy: a runner without the RBAC to write them still drives.
-            if let Err(error) = published {
-                tracing::debug!(%error, reason = %event.reason, "could not record an event");
-            }
+                    reason: event.reason.clone(),
+                    note: Some(truncate(&event.message, MAX_EVENT_NOTE)),
+                    action: event.reason.clone(),
+                    secondary: None,
+                },
+            );
         }
     }
 
