@@ -5,7 +5,10 @@
 //! Needs a control plane: `tests/bench/drive` starts one (or set
 //! `ROLLOUT_RUNNER_E2E_KUBECONFIG` and run `cargo bench --bench drive_latency`). Each release
 //! runs `rollout-runner apply --wait` as a user would; a watch records when each ReplicaSet
-//! becomes fully available, and the runner's debug log when it performs each action.
+//! becomes fully available, and the runner's debug log when it performs each action and each
+//! API request it makes (writes, and reads besides the watches, from the first action on).
+//!
+//! `ROLLOUT_RUNNER_BENCH_BIN=PATH` runs another build of the runner (an older one, to compare).
 
 #![allow(
     clippy::print_stdout,
@@ -92,11 +95,39 @@ struct Run {
     took: Duration,
     /// When the runner performed each action (from its debug log).
     actions: Vec<Timestamp>,
+    /// Writes and non-watch reads from the first action on; `None` without a request log.
+    requests: Option<(usize, usize)>,
+}
+
+/// Writes and non-watch reads in the request log, from the first action on.
+fn count_requests(log: &[serde_json::Value]) -> Option<(usize, usize)> {
+    let first = log
+        .iter()
+        .position(|entry| entry["fields"]["message"] == "performing")?;
+    let verbs: Vec<&str> = log[first..]
+        .iter()
+        .filter(|entry| entry["target"] == "rollout_runner::api")
+        .filter_map(|entry| entry["fields"]["verb"].as_str())
+        .collect();
+    if verbs.is_empty() {
+        return None;
+    }
+    let writes = verbs
+        .iter()
+        .filter(|v| matches!(**v, "create" | "update" | "patch" | "delete"))
+        .count();
+    let reads = verbs
+        .iter()
+        .filter(|v| matches!(**v, "get" | "list"))
+        .count();
+    Some((writes, reads))
 }
 
 async fn apply_wait(kubeconfig: &Path, ns: &str, dir: &Path) -> Run {
     let start = Instant::now();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout-runner"))
+    let binary = std::env::var_os("ROLLOUT_RUNNER_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_rollout-runner").into());
+    let output = tokio::process::Command::new(binary)
         .args([
             "apply",
             dir.to_str().unwrap(),
@@ -107,7 +138,10 @@ async fn apply_wait(kubeconfig: &Path, ns: &str, dir: &Path) -> Run {
             ns,
         ])
         .env("KUBECONFIG", kubeconfig)
-        .env("ROLLOUT_RUNNER_LOG", "rollout_runner::driver=debug")
+        .env(
+            "ROLLOUT_RUNNER_LOG",
+            "rollout_runner::driver=debug,rollout_runner::api=debug",
+        )
         .env("ROLLOUT_RUNNER_LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -120,13 +154,20 @@ async fn apply_wait(kubeconfig: &Path, ns: &str, dir: &Path) -> Run {
         "apply --wait failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let actions = String::from_utf8_lossy(&output.stderr)
+    let log: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stderr)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .collect();
+    let actions = log
+        .iter()
         .filter(|entry| entry["fields"]["message"] == "performing")
         .filter_map(|entry| entry["timestamp"].as_str()?.parse().ok())
         .collect();
-    Run { took, actions }
+    Run {
+        took,
+        actions,
+        requests: count_requests(&log),
+    }
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -169,6 +210,7 @@ async fn main() {
     let mut latencies = Vec::new();
     let mut totals = Vec::new();
     let mut waits = Vec::new();
+    let mut requests = Vec::new();
     for release in 1..=RELEASES {
         write(&format!("web:{release}"));
         ready.lock().unwrap().clear();
@@ -187,6 +229,7 @@ async fn main() {
             }
         }
         totals.push(run.took.as_secs_f64());
+        requests.extend(run.requests);
         waits.push(reacted);
     }
     watch.abort();
@@ -207,6 +250,18 @@ async fn main() {
         "pods ready -> next action: median {median_ms:.0} ms, p90 {p90:.0} ms, max {:.0} ms ({n} samples)",
         sorted[n - 1]
     );
+    if requests.is_empty() {
+        println!("requests per release: no request log (a build without one)");
+    } else {
+        let per_release = |pick: fn(&(usize, usize)) -> usize| {
+            median(&mut requests.iter().map(|r| pick(r) as f64).collect::<Vec<_>>())
+        };
+        println!(
+            "requests per release, from the first action on: median {:.0} writes, {:.0} non-watch reads",
+            per_release(|r| r.0),
+            per_release(|r| r.1)
+        );
+    }
     println!(
         "release total: median {total:.1} s; waits for pods: {pod_waits} x {READY_DELAY_SECONDS}s = {sum_of_ready:.0} s; \
          overhead {:.1} s ({:.0}%)",

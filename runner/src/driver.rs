@@ -197,6 +197,55 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
         }))
     }
 
+    /// Whether the rollout is settled: a pass would change nothing (no action, status, event,
+    /// measurement or experiment work) and nothing is due. Only reads.
+    pub async fn is_settled(&mut self, namespace: &str, name: &str) -> Result<bool, DriverError> {
+        let Some(rollout) = self.cluster.get_rollout(namespace, name).await? else {
+            return Ok(false);
+        };
+        let observed = self.cluster.observe(&rollout).await?;
+        let now = self.cluster.now();
+        if observed
+            .analysis_runs
+            .iter()
+            .any(|run| !matches!(analysis_run::plan(run, now), RunPlan::Completed))
+        {
+            return Ok(false);
+        }
+        for experiment in &observed.experiments {
+            let owned = self.cluster.observe_experiment(experiment).await?;
+            if owned
+                .analysis_runs
+                .iter()
+                .any(|run| !matches!(analysis_run::plan(run, now), RunPlan::Completed))
+            {
+                return Ok(false);
+            }
+            let plan = experiment_run::reconcile(experiment, &owned, now);
+            if !plan.actions.is_empty()
+                || !plan.events.is_empty()
+                || plan.requeue_at.is_some()
+                || experiment.status.as_ref() != Some(&plan.status)
+            {
+                return Ok(false);
+            }
+        }
+        let invalid = self.spec_check.and_then(|check| check(&rollout, &observed));
+        let plan = engine::reconcile(&engine::Input {
+            rollout: &rollout,
+            observed: &observed,
+            now,
+            invalid_spec: invalid.as_deref(),
+        });
+        Ok(plan.actions.is_empty()
+            && plan.events.is_empty()
+            && plan.requeue_at.is_none()
+            && plan
+                .status
+                .as_ref()
+                .is_none_or(|status| rollout.status.as_ref() == Some(status)))
+    }
+
     /// Perform a plan's actions in order, reporting them; the first failure is recorded as a
     /// warning event and ends the pass (the next pass re-plans from what exists).
     async fn apply_all(

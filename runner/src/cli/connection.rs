@@ -36,10 +36,11 @@ impl ConnectionArgs {
     pub(crate) async fn connect(&self) -> anyhow::Result<Connection> {
         let config = self.config().await?;
         let namespace = config.default_namespace.clone();
-        let client = kube::client::ClientBuilder::try_from(config)
-            .context("cannot build a Kubernetes client")?
-            .with_layer(&crate::cluster::retry_after::RetryAfterLayer)
-            .build();
+        // Every request is logged at debug level under `rollout_runner::api`; a throttled
+        // answer is held for the time the API server asks.
+        let client = crate::cluster::requests::RequestCounts::default()
+            .client(config)
+            .context("cannot build a Kubernetes client")?;
         Ok(Connection { client, namespace })
     }
 

@@ -89,7 +89,7 @@ pub(crate) async fn drive<M: Metrics>(
             .follow(namespace, name, &remaining(&settings.run, deadline))
             .await;
     }
-    let mut lease = RunnerLease::start(cluster.client().clone(), &rollout, &settings.lease);
+    let mut lease = RunnerLease::start(cluster, &rollout, &settings.lease);
     let outcome = loop {
         if !lease.is_held() {
             // The Lease manager may need a moment to take a free Lease: give it that before
@@ -151,6 +151,7 @@ pub(crate) async fn drive<M: Metrics>(
         }
     };
     lease.release().await;
+    fenced.flush_events().await;
     outcome
 }
 
@@ -163,18 +164,20 @@ struct RunnerLease {
     held: tokio::sync::watch::Receiver<bool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
-    client: kube::Client,
+    caches: crate::cluster::caches::CacheSet,
     namespace: String,
     name: String,
 }
 
 impl RunnerLease {
     fn start(
-        client: kube::Client,
+        cluster: &KubeCluster,
         rollout: &crate::crd::Rollout,
         settings: &LeaseSettings,
     ) -> Self {
-        let claims = Claims::new(client.clone(), settings.identity.clone(), settings.duration);
+        let client = cluster.client().clone();
+        let claims = Claims::new(client.clone(), settings.identity.clone(), settings.duration)
+            .with_caches(cluster.caches().clone());
         let duration = settings.duration.max(Duration::from_secs(1));
         let (sender, held) = tokio::sync::watch::channel(false);
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
@@ -217,7 +220,7 @@ impl RunnerLease {
             held,
             stop: Some(stop),
             task,
-            client,
+            caches: cluster.caches().clone(),
             namespace: rollout.namespace_or_default().to_string(),
             name: rollout.name().to_string(),
         }
@@ -242,9 +245,11 @@ impl RunnerLease {
 
     /// Who holds the Lease now, if anyone holds it unexpired.
     async fn holder(&self) -> Option<String> {
-        let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
-            kube::Api::namespaced(self.client.clone(), &self.namespace);
-        lease::live_holder(api.get_opt(&lease::lease_name(&self.name)).await.ok()??)
+        let caches = self.caches.of(&self.namespace).ok()?;
+        let lease = caches
+            .leases
+            .get(&self.namespace, &lease::lease_name(&self.name))?;
+        lease::live_holder((*lease).clone())
     }
 
     /// Give the Lease up (if held) so the next runner need not wait for it to expire.

@@ -8,7 +8,7 @@
 //! `holderIdentity` conflicts instead of silently overwriting the controller's hold.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Owne
 use kube::api::{Api, PostParams};
 use kube::{Client, Resource};
 
+use crate::cluster::caches::{CacheSet, Caches};
 use crate::cluster::lease::lease_name;
 use crate::crd::Rollout;
 
@@ -41,6 +42,8 @@ pub struct Claims {
     duration: Duration,
     /// When this process last wrote each Lease it holds, by `namespace/name`.
     held: Mutex<HashMap<String, Timestamp>>,
+    /// Watch caches holding the Leases: read instead of the API server, and told of writes.
+    caches: Mutex<Option<CacheSet>>,
 }
 
 impl Claims {
@@ -50,6 +53,52 @@ impl Claims {
             identity,
             duration: duration.max(Duration::from_secs(1)),
             held: Mutex::new(HashMap::new()),
+            caches: Mutex::new(None),
+        }
+    }
+
+    /// Read Leases from `caches` (fed by watches) rather than from the API server.
+    pub fn with_caches(self, caches: CacheSet) -> Self {
+        self.set_caches(Some(caches));
+        self
+    }
+
+    /// Read Leases from `caches` from now on (`None`: from the API server).
+    pub fn set_caches(&self, caches: Option<CacheSet>) {
+        *self.caches.lock().unwrap_or_else(|e| e.into_inner()) = caches;
+    }
+
+    /// The caches of `namespace`'s Leases.
+    fn caches_of(&self, namespace: &str) -> Option<Arc<Caches>> {
+        let caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        caches.as_ref()?.of(namespace).ok().cloned()
+    }
+
+    /// The caches of `namespace`'s Leases, once listed.
+    async fn cache(&self, namespace: &str) -> Option<Arc<Caches>> {
+        let caches = self.caches_of(namespace)?;
+        caches.synced().await.ok()?;
+        Some(caches)
+    }
+
+    /// A Lease as the watch cache shows it (with this process's own last write), or as the
+    /// API server does when nothing caches it.
+    async fn read(
+        &self,
+        api: &Api<Lease>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Lease>, kube::Error> {
+        match self.cache(namespace).await {
+            Some(caches) => Ok(caches.leases.get(namespace, name).map(|l| (*l).clone())),
+            None => api.get_opt(name).await,
+        }
+    }
+
+    /// Remember a Lease as written, for the next read.
+    fn wrote(&self, namespace: &str, lease: Lease) {
+        if let Some(caches) = self.caches_of(namespace) {
+            caches.leases.wrote(lease);
         }
     }
 
@@ -92,7 +141,8 @@ impl Claims {
             field_manager: Some(LEASE_FIELD_MANAGER.into()),
             ..PostParams::default()
         };
-        let outcome = match api.get_opt(&name).await? {
+        let namespace = rollout.namespace_or_default();
+        let outcome = match self.read(&api, namespace, &name).await? {
             None => {
                 let lease = Lease {
                     metadata: ObjectMeta {
@@ -103,9 +153,10 @@ impl Claims {
                     },
                     spec: Some(self.spec(now, None)),
                 };
-                api.create(&params, &lease)
-                    .await
-                    .map(|_| Claim::Held { took_from: None })
+                api.create(&params, &lease).await.map(|written| {
+                    self.wrote(namespace, written);
+                    Claim::Held { took_from: None }
+                })
             }
             Some(mut lease) => {
                 let spec = lease.spec.clone().unwrap_or_default();
@@ -130,9 +181,10 @@ impl Claims {
                         lease.spec = Some(next);
                         let took_from = holder.filter(|_| !taken);
                         // `resourceVersion` from the read: fails if anyone wrote in between.
-                        api.replace(&name, &params, &lease)
-                            .await
-                            .map(|_| Claim::Held { took_from })
+                        api.replace(&name, &params, &lease).await.map(|written| {
+                            self.wrote(namespace, written);
+                            Claim::Held { took_from }
+                        })
                     }
                 }
             }
@@ -200,7 +252,7 @@ impl Claims {
     async fn release_lease(&self, namespace: &str, rollout: &str) {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
         let name = lease_name(rollout);
-        let Ok(Some(mut lease)) = api.get_opt(&name).await else {
+        let Ok(Some(mut lease)) = self.read(&api, namespace, &name).await else {
             return;
         };
         let Some(spec) = lease.spec.as_mut() else {
@@ -218,9 +270,10 @@ impl Claims {
             field_manager: Some(LEASE_FIELD_MANAGER.into()),
             ..PostParams::default()
         };
-        if let Err(error) = api.replace(&name, &params, &lease).await {
+        match api.replace(&name, &params, &lease).await {
+            Ok(written) => self.wrote(namespace, written),
             // It expires on its own.
-            tracing::debug!(%error, lease = %name, "could not release a lease");
+            Err(error) => tracing::debug!(%error, lease = %name, "could not release a lease"),
         }
     }
 }

@@ -25,19 +25,19 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 
+use crate::cluster::caches::{CacheSet, Caches, Feeds};
 use crate::cluster::kube::KubeCluster;
-use crate::cluster::lease::ARGO_INSTANCE_ID_LABEL;
+use crate::cluster::lease::{ARGO_INSTANCE_ID_LABEL, LEASE_PREFIX};
 use crate::cluster::{Cluster, ClusterError, Owner};
-use crate::crd::{AnalysisRun, Experiment, POD_TEMPLATE_HASH_LABEL, Rollout};
+use crate::crd::Rollout;
 use crate::driver::{Driver, DriverError};
 use crate::engine::phase::observed_phase;
 use crate::metrics::Metrics;
@@ -105,6 +105,7 @@ pub fn counted_client(config: kube::Config, health: &Arc<Health>) -> Result<Clie
     let responses = Arc::clone(health);
     Ok(kube::client::ClientBuilder::try_from(config)?
         .with_layer(&crate::cluster::retry_after::RetryAfterLayer)
+        .with_layer(&crate::cluster::requests::RequestCounts::default().layer())
         .with_layer(&tower::util::MapRequestLayer::new(
             move |request: http::Request<kube::client::Body>| {
                 requests.stats.request(request.method().as_str());
@@ -122,7 +123,8 @@ pub fn counted_client(config: kube::Config, health: &Arc<Health>) -> Result<Clie
 
 /// What every reconcile shares.
 struct Context<M> {
-    cluster: KubeCluster,
+    /// Reads the caches of the current leadership term's watches.
+    cluster: Mutex<Arc<KubeCluster>>,
     providers: M,
     claims: Claims,
     health: Arc<Health>,
@@ -167,7 +169,11 @@ pub async fn run<M: Metrics + 'static>(
         })?;
     let (mut leading, election) = elector.watch().await;
     let context = Arc::new(Context {
-        cluster: KubeCluster::unwatched(client.clone(), &settings.lease_namespace),
+        cluster: Mutex::new(Arc::new(KubeCluster::with_caches(
+            client.clone(),
+            &settings.lease_namespace,
+            CacheSet::default(),
+        ))),
         providers,
         claims: Claims::new(
             client.clone(),
@@ -254,42 +260,39 @@ async fn run_controllers<M: Metrics + 'static>(
         settings.namespaces.iter().cloned().map(Some).collect()
     };
     let selector = instance_selector(settings.instance_id.as_deref());
-    let runs = scopes.into_iter().map(|namespace| {
-        run_scope(
-            client.clone(),
-            namespace,
-            selector.clone(),
-            Arc::clone(&context),
-            stop.clone(),
-        )
+    let watched: Vec<_> = scopes
+        .into_iter()
+        .map(|namespace| {
+            let (caches, feeds) =
+                Caches::new(client.clone(), namespace.as_deref(), Some(&selector));
+            (namespace, caches, feeds)
+        })
+        .collect();
+    let caches = CacheSet::new(watched.iter().map(|(_, c, _)| Arc::clone(c)).collect());
+    *context.cluster.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(
+        KubeCluster::with_caches(client.clone(), &settings.lease_namespace, caches.clone()),
+    );
+    context.claims.set_caches(Some(caches));
+    let runs = watched.into_iter().map(|(namespace, caches, feeds)| {
+        run_scope(namespace, caches, feeds, Arc::clone(&context), stop.clone())
     });
     futures::future::join_all(runs).await;
+    // The watches stopped: what the caches show goes stale from here.
+    context.claims.set_caches(None);
 }
 
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    }
-}
-
+/// One kube-runtime Controller, triggered by the watches that feed `caches` (which every pass
+/// reads instead of the API server).
 async fn run_scope<M: Metrics + 'static>(
-    client: Client,
     namespace: Option<String>,
-    selector: String,
+    caches: Arc<Caches>,
+    feeds: Feeds,
     context: Arc<Context<M>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let ns = namespace.as_deref();
     let workers = context.workers;
-    let controller = Controller::new(
-        api::<Rollout>(&client, ns),
-        watcher::Config::default().labels(&selector),
-    );
+    let identity = context.claims.identity().to_string();
+    let controller = Controller::for_stream(feeds.rollouts, caches.rollouts.store());
     let store = controller.store();
     let known = controller.store();
     let health = Arc::clone(&context.health);
@@ -314,31 +317,42 @@ async fn run_scope<M: Metrics + 'static>(
         }
     });
     controller
-        // Only ReplicaSets of Rollouts carry this label: the cache stays small.
-        .owns(
-            api::<ReplicaSet>(&client, ns),
-            watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
-        )
-        .owns(api::<AnalysisRun>(&client, ns), watcher::Config::default())
-        .owns(api::<Experiment>(&client, ns), watcher::Config::default())
+        .owns_stream(feeds.replica_sets)
+        .owns_stream(feeds.analysis_runs)
+        .owns_stream(feeds.experiments)
+        // A Lease someone else wrote (a runner took, renewed or released it): look again at
+        // its Rollout. The controller's own writes wake nothing.
+        .watches_stream(feeds.leases, move |lease: Lease| {
+            let held_by_us = lease
+                .spec
+                .as_ref()
+                .and_then(|s| s.holder_identity.as_deref())
+                == Some(identity.as_str());
+            let rollout = lease
+                .name_any()
+                .strip_prefix(LEASE_PREFIX)
+                .map(str::to_string);
+            match (rollout, lease.namespace()) {
+                (Some(rollout), Some(namespace)) if !held_by_us => {
+                    Some(ObjectRef::<Rollout>::new(&rollout).within(&namespace))
+                }
+                _ => None,
+            }
+        })
         // Services are the user's, not owned: map one to the Rollouts that name it.
-        .watches(
-            api::<Service>(&client, ns),
-            watcher::Config::default(),
-            move |service: Service| {
-                let namespace = service.namespace();
-                let name = service.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|rollout| {
-                        rollout.metadata.namespace == namespace
-                            && rollout.service_names().contains(&name.as_str())
-                    })
-                    .map(|rollout| ObjectRef::from_obj(&*rollout))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(feeds.services, move |service: Service| {
+            let namespace = service.namespace();
+            let name = service.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|rollout| {
+                    rollout.metadata.namespace == namespace
+                        && rollout.service_names().contains(&name.as_str())
+                })
+                .map(|rollout| ObjectRef::from_obj(&*rollout))
+                .collect::<Vec<_>>()
+        })
         .with_config(kube::runtime::controller::Config::default().concurrency(workers))
         .graceful_shutdown_on(async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
@@ -454,6 +468,21 @@ async fn step<M: Metrics + 'static>(
         stats.set_phase(&key, None);
         return Ok((ReconcileResult::Driven, Action::await_change()));
     }
+    let cluster = Arc::clone(&context.cluster.lock().unwrap_or_else(|e| e.into_inner()));
+    let check = |rollout: &Rollout, observed: &Observed| {
+        crate::validate::cluster::missing_reference(rollout, observed)
+    };
+    // A settled Rollout that this controller does not hold costs nothing: the caches show
+    // that a pass would change nothing, so there is no Lease to take and nothing to write.
+    if !context.claims.holds(rollout) {
+        let mut silent = Silent;
+        let mut driver =
+            Driver::new(&*cluster, &context.providers, &mut silent).with_spec_check(&check);
+        if driver.is_settled(namespace, name).await? {
+            stats.set_phase(&key, phase_of(rollout).as_deref());
+            return Ok((ReconcileResult::Idle, Action::await_change()));
+        }
+    }
     match context.claims.claim(rollout).await? {
         Claim::Elsewhere {
             holder,
@@ -477,8 +506,7 @@ async fn step<M: Metrics + 'static>(
                          released or expires"
                     ),
                 };
-                context
-                    .cluster
+                cluster
                     .record_events(Owner::Rollout(rollout), &[event])
                     .await;
             }
@@ -500,22 +528,18 @@ async fn step<M: Metrics + 'static>(
                         context.claims.identity()
                     ),
                 };
-                context
-                    .cluster
+                cluster
                     .record_events(Owner::Rollout(rollout), &[event])
                     .await;
             }
         }
     }
-    let check = |rollout: &Rollout, observed: &Observed| {
-        crate::validate::cluster::missing_reference(rollout, observed)
-    };
     let mut decisions = Decisions {
         stats: &context.health,
         key: &key,
     };
     let mut driver =
-        Driver::new(&context.cluster, &context.providers, &mut decisions).with_spec_check(&check);
+        Driver::new(&*cluster, &context.providers, &mut decisions).with_spec_check(&check);
     // Passes follow each other without delay while they change something, as in
     // `Driver::run`: a plan may take a safe state through two passes (scale the old version
     // down, then move the Service), and the gap between them must stay as short as a
@@ -545,6 +569,13 @@ async fn step<M: Metrics + 'static>(
     };
     let wait = until(next).min(context.claims.renew_every());
     Ok((ReconcileResult::Driven, Action::requeue(wait)))
+}
+
+/// A reporter for a look that acts on nothing.
+struct Silent;
+
+impl Reporter for Silent {
+    fn report(&mut self, _: &Update<'_>) {}
 }
 
 /// The controller's reporter: every decision goes to the log (Events are written by the

@@ -21,6 +21,8 @@ pub enum ReconcileResult {
     Driven,
     /// Someone else (a CI runner) holds the Rollout's Lease: the controller only looked.
     Skipped,
+    /// The Rollout is settled: the caches showed nothing to do, no request was made.
+    Idle,
     /// The step failed; retried with backoff.
     Error,
 }
@@ -30,6 +32,7 @@ impl ReconcileResult {
         match self {
             ReconcileResult::Driven => "driven",
             ReconcileResult::Skipped => "skipped",
+            ReconcileResult::Idle => "idle",
             ReconcileResult::Error => "error",
         }
     }
@@ -176,11 +179,12 @@ impl Stats {
                 "rollout_runner_reconcile_total",
                 "counter",
                 "Reconciles by result: driven (one driver step), skipped (a runner holds the \
-                 Rollout's Lease), error.",
+                 Rollout's Lease), idle (settled: nothing to do, no request made), error.",
             );
             for result in [
                 ReconcileResult::Driven,
                 ReconcileResult::Skipped,
+                ReconcileResult::Idle,
                 ReconcileResult::Error,
             ] {
                 let count = i.reconciles.get(&result).copied().unwrap_or(0);

@@ -19,7 +19,8 @@ use rollout_runner::operate::Operation;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::drive_e2e::{
-    FAILING_JOB_TEMPLATE, FIVE_STEPS, assert_exit, blue_green, canary, replica_sets, rollout,
+    FAILING_JOB_TEMPLATE, FIVE_STEPS, api_requests, assert_exit, blue_green, canary, replica_sets,
+    rollout,
 };
 use crate::support::cluster::{self, TestNamespace};
 use crate::support::runner::{
@@ -62,7 +63,10 @@ impl Controller {
             ],
         );
         process
-            .env("ROLLOUT_RUNNER_LOG", "info,rollout_runner::driver=debug")
+            .env(
+                "ROLLOUT_RUNNER_LOG",
+                "info,rollout_runner::driver=debug,rollout_runner::api=debug",
+            )
             .env("ROLLOUT_RUNNER_LOG_FORMAT", "json");
         Self {
             running: Running::start(process),
@@ -649,5 +653,52 @@ async fn e2e_a_runner_and_the_controller_never_drive_one_rollout_at_once() {
             .iter()
             .map(|e| (&e.reason, &e.message))
             .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn e2e_an_idle_reconcile_makes_no_api_request() {
+    let Some((client, ns, controller)) = leading_controller("ctl-idle").await else {
+        return;
+    };
+    release(ns.name(), &canary("web:1", FIVE_STEPS, "", "")).await;
+    healthy_at(&client, ns.name(), "web:1").await;
+    let idle = "rollout_runner_reconcile_total{result=\"idle\"}";
+    // Settled: the controller gave its Lease up and looks at the Rollout without acting.
+    cluster::wait_for("an idle reconcile", Duration::from_secs(30), || async {
+        (controller.metric(idle).await? >= 1.0).then_some(())
+    })
+    .await;
+    let before = controller.metric(idle).await.unwrap_or(0.0);
+    let mark = controller.log().len();
+    // Any change to a Service the Rollout names wakes a reconcile of it.
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(client.clone(), ns.name());
+    let touch =
+        serde_json::json!({"metadata": {"annotations": {"test.rollout-runner.io/touched": "1"}}});
+    services
+        .patch(
+            "web-stable",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&touch),
+        )
+        .await
+        .unwrap();
+    cluster::wait_for(
+        "the reconcile of the touch",
+        Duration::from_secs(30),
+        || async { (controller.metric(idle).await? > before).then_some(()) },
+    )
+    .await;
+    let log = controller.log();
+    let leader = rollout_runner::controller::leader_lease_name(None);
+    let requests: Vec<String> = api_requests(&log[mark..])
+        .into_iter()
+        // Watches only restart; the leader Lease is renewed on its own clock.
+        .filter(|r| !r.starts_with("watch ") && !r.ends_with(&format!("leases/{leader}")))
+        .collect();
+    assert!(
+        requests.is_empty(),
+        "an idle reconcile asked: {requests:#?}"
     );
 }

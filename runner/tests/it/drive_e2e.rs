@@ -787,3 +787,76 @@ async fn e2e_a_failing_prometheus_analysis_aborts_and_an_inconclusive_one_pauses
     assert_eq!(dry.phase, AnalysisPhase::Failed);
     assert!(dry.dry_run);
 }
+
+/// The API requests in a JSON log (the client logs each at debug level under
+/// `rollout_runner::api`), as `verb resource/name`.
+pub(crate) fn api_requests<'a>(
+    log: impl IntoIterator<Item = &'a serde_json::Value>,
+) -> Vec<String> {
+    log.into_iter()
+        .filter(|entry| entry["target"] == rollout_runner::cluster::requests::TARGET)
+        .map(|entry| {
+            let fields = &entry["fields"];
+            format!(
+                "{} {}/{}",
+                fields["verb"].as_str().unwrap_or(""),
+                fields["resource"].as_str().unwrap_or(""),
+                fields["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+fn is_non_watch_read(request: &str) -> bool {
+    request.starts_with("get ") || request.starts_with("list ")
+}
+
+#[tokio::test]
+async fn e2e_a_release_reads_only_from_its_watches() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "drive-reads").await;
+    deploy_first(&client, ns.name(), &canary("web:1", FIVE_STEPS, "", "")).await;
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &canary("web:2", FIVE_STEPS, "", "")),
+    ]);
+    let mut command = apply_wait(ns.name(), v2.path(), &[]);
+    command
+        .env(
+            "ROLLOUT_RUNNER_LOG",
+            "rollout_runner::api=debug,rollout_runner::driver=debug",
+        )
+        .env("ROLLOUT_RUNNER_LOG_FORMAT", "json");
+    let finished = finish(command).await;
+    assert_exit(&finished, 0, "the runner");
+    let log: Vec<serde_json::Value> = finished
+        .stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let first_action = log
+        .iter()
+        .position(|entry| entry["fields"]["message"] == "performing")
+        .unwrap_or_else(|| panic!("the release performs actions:\n{}", finished.stderr));
+    let during = api_requests(&log[first_action..]);
+    let writes = during
+        .iter()
+        .filter(|r| {
+            ["create ", "update ", "patch ", "delete "]
+                .iter()
+                .any(|v| r.starts_with(v))
+        })
+        .count();
+    // Two ReplicaSet scales per step at least: the request log is on and complete.
+    assert!(writes >= 10, "{during:#?}");
+    let reads: Vec<&String> = during.iter().filter(|r| is_non_watch_read(r)).collect();
+    assert!(reads.is_empty(), "reads besides the watches: {reads:#?}");
+    // A Rollout without analysis watches no template.
+    let all = api_requests(&log);
+    assert!(
+        !all.iter().any(|r| r.contains("analysistemplates")),
+        "{all:#?}"
+    );
+}

@@ -6,16 +6,16 @@
 //! the status subresource as a merge patch of what changed since they were read, so a field
 //! someone else owns is never dropped.
 //!
-//! Waiting is watch-driven: watchers on the namespace's Rollouts, ReplicaSets, Services,
-//! AnalysisRuns and Experiments bump a change counter, and [`Cluster::wait`] returns on the
-//! first change or when the engine's deadline passes. There is no polling interval.
+//! Reads come from watch caches ([`super::caches`]): a pass issues no GET or LIST, and after
+//! its own write it sees the object the API server answered. Waiting is watch-driven too: every
+//! watch event bumps a change counter, and [`Cluster::wait`] returns on the first change or
+//! when the engine's deadline passes. There is no polling interval.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{
@@ -23,9 +23,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -43,13 +42,11 @@ use rollout_runner_api::plan::{Action, Event, EventType, NewReplicaSet, ServiceP
 pub use rollout_runner_core::operate::merge_diff;
 use rollout_runner_traffic::{Traffic, TrafficError};
 
+use super::caches::{Cache, CacheSet, Cached, Caches};
 use super::lease::LeaseFence;
 use super::{Cluster, ClusterError, Owner, Wake};
 
 pub use rollout_runner_api::FIELD_MANAGER;
-
-/// Retries of a read on a transient error (back-off 0.4 s doubling: about 12 s in all).
-const READ_RETRIES: u32 = 5;
 
 /// Kubernetes rejects event notes longer than this.
 const MAX_EVENT_NOTE: usize = 1024;
@@ -103,27 +100,13 @@ fn traffic_error(error: TrafficError) -> ClusterError {
     }
 }
 
-/// The watchers of one namespace; they stop when the last handle is dropped.
-struct Watchers {
-    sender: watch::Sender<u64>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Watchers {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
 /// A Kubernetes API server, seen from one namespace.
 pub struct KubeCluster {
     client: Client,
     namespace: String,
     traffic: Arc<Traffic>,
-    recorder: Recorder,
-    watchers: Arc<Watchers>,
+    events: Arc<EventQueue>,
+    caches: CacheSet,
     changes: Mutex<watch::Receiver<u64>>,
     /// When set, every write first checks that this process holds the Rollout's Lease.
     fence: Option<Arc<Fence>>,
@@ -132,24 +115,94 @@ pub struct KubeCluster {
 /// A Lease fence and until when its last check showed the Lease ours.
 struct Fence {
     lease: LeaseFence,
+    /// The watch cache of the Lease's namespace.
+    caches: Option<Arc<Caches>>,
     valid_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Fence {
-    /// How long the Lease is ours: from the last check while it lasts, else read again.
+    /// How long the Lease is ours: from the last check while it lasts, else from the Lease as
+    /// the watch cache shows it, else read again.
+    ///
+    /// The cached Lease is as safe as a fresh read when it shows this process holding the
+    /// Lease with time left: nobody may take a Lease before its latest renewal expires, and
+    /// the cached renewal is that one or an earlier one, so it expires no later. Only a cache
+    /// that does not show the Lease ours sends the fence to the API server.
     async fn remaining(&self, read_again: bool) -> Result<std::time::Duration, ClusterError> {
         let now = std::time::Instant::now();
         let cached = *self.valid_until.lock().unwrap_or_else(|e| e.into_inner());
         if !read_again && let Some(until) = cached.filter(|until| *until > now) {
             return Ok(until - now);
         }
-        let checked = self.lease.remaining().await;
+        let from_cache = self.caches.as_ref().and_then(|caches| {
+            let lease = caches
+                .leases
+                .get(self.lease.namespace(), self.lease.name())?;
+            self.lease.left(&lease).ok()
+        });
+        let checked = match from_cache {
+            Some(left) => Ok(left),
+            None => self.lease.remaining().await,
+        };
         let mut valid_until = self.valid_until.lock().unwrap_or_else(|e| e.into_inner());
         *valid_until = checked
             .as_ref()
             .ok()
             .map(|left| std::time::Instant::now() + *left);
         checked
+    }
+}
+
+/// Events are published in order by a background task, as Argo's event broadcaster does:
+/// a pass does not wait for them before its next action.
+struct EventQueue {
+    sender: tokio::sync::mpsc::UnboundedSender<Queued>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+enum Queued {
+    Event(ObjectReference, KubeEvent),
+    /// Answered once every event queued before it is published.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+impl EventQueue {
+    fn start(recorder: Recorder) -> Self {
+        let (sender, mut queue) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            while let Some(queued) = queue.recv().await {
+                match queued {
+                    Queued::Event(reference, event) => {
+                        // Events are a courtesy: a runner without the RBAC to write them still
+                        // drives.
+                        if let Err(error) = recorder.publish(&event, &reference).await {
+                            tracing::debug!(%error, reason = %event.reason, "could not record an event");
+                        }
+                    }
+                    Queued::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        Self { sender, task }
+    }
+
+    fn publish(&self, reference: ObjectReference, event: KubeEvent) {
+        let _ = self.sender.send(Queued::Event(reference, event));
+    }
+
+    async fn flush(&self) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.sender.send(Queued::Flush(done)).is_ok() {
+            let _ = flushed.await;
+        }
+    }
+}
+
+impl Drop for EventQueue {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -160,9 +213,9 @@ impl Clone for KubeCluster {
             client: self.client.clone(),
             namespace: self.namespace.clone(),
             traffic: Arc::clone(&self.traffic),
-            recorder: self.recorder.clone(),
-            watchers: Arc::clone(&self.watchers),
-            changes: Mutex::new(self.watchers.sender.subscribe()),
+            events: Arc::clone(&self.events),
+            caches: self.caches.clone(),
+            changes: Mutex::new(self.subscribe()),
             fence: self.fence.clone(),
         }
     }
@@ -171,49 +224,14 @@ impl Clone for KubeCluster {
 impl KubeCluster {
     /// Start watching `namespace`. Must run inside a tokio runtime.
     pub fn new(client: Client, namespace: &str) -> Self {
-        let (sender, receiver) = watch::channel(0u64);
-        let tasks = vec![
-            spawn_watch(
-                Api::<Rollout>::namespaced(client.clone(), namespace),
-                &sender,
-            ),
-            spawn_watch(
-                Api::<ReplicaSet>::namespaced(client.clone(), namespace),
-                &sender,
-            ),
-            spawn_watch(
-                Api::<Service>::namespaced(client.clone(), namespace),
-                &sender,
-            ),
-            spawn_watch(
-                Api::<AnalysisRun>::namespaced(client.clone(), namespace),
-                &sender,
-            ),
-            spawn_watch(
-                Api::<Experiment>::namespaced(client.clone(), namespace),
-                &sender,
-            ),
-        ];
-        Self::with_watchers(client, namespace, Watchers { sender, tasks }, receiver)
+        let (caches, feeds) = Caches::new(client.clone(), Some(namespace), None);
+        caches.drain_all(feeds);
+        Self::with_caches(client, namespace, CacheSet::new(vec![caches]))
     }
 
-    /// A cluster without watchers of its own, for a caller that watches already (the
-    /// controller's kube-runtime watches wake it instead): [`Cluster::wait`] only sleeps.
-    pub fn unwatched(client: Client, namespace: &str) -> Self {
-        let (sender, receiver) = watch::channel(0u64);
-        let watchers = Watchers {
-            sender,
-            tasks: Vec::new(),
-        };
-        Self::with_watchers(client, namespace, watchers, receiver)
-    }
-
-    fn with_watchers(
-        client: Client,
-        namespace: &str,
-        watchers: Watchers,
-        changes: watch::Receiver<u64>,
-    ) -> Self {
+    /// A cluster reading the caches of a caller that runs their watches (the controller's
+    /// kube-runtime `Controller` is triggered by the same watches).
+    pub fn with_caches(client: Client, namespace: &str, caches: CacheSet) -> Self {
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -221,22 +239,52 @@ impl KubeCluster {
                 instance: std::env::var("HOSTNAME").ok(),
             },
         );
+        let changes = match caches.all().first() {
+            Some(first) => first.changes(),
+            None => watch::channel(0u64).1,
+        };
         Self {
             traffic: Arc::new(Traffic::new(client.clone())),
             client,
             namespace: namespace.to_string(),
-            recorder,
-            watchers: Arc::new(watchers),
+            events: Arc::new(EventQueue::start(recorder)),
+            caches,
             changes: Mutex::new(changes),
             fence: None,
         }
     }
 
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        match self.caches.all().first() {
+            Some(first) => first.changes(),
+            None => watch::channel(0u64).1,
+        }
+    }
+
+    /// The watch caches of `namespace`, once they have listed everything.
+    async fn cache(&self, namespace: &str) -> Result<&Arc<Caches>, ClusterError> {
+        let caches = self.caches.of(namespace)?;
+        caches.synced().await?;
+        Ok(caches)
+    }
+
+    /// Wait until every Event recorded so far is published (before a process exits).
+    pub async fn flush_events(&self) {
+        self.events.flush().await;
+    }
+
+    /// The caches this cluster reads.
+    pub fn caches(&self) -> &CacheSet {
+        &self.caches
+    }
+
     /// The same cluster, writing only while `fence` shows this process holds the Lease.
     pub fn with_fence(&self, fence: LeaseFence) -> Self {
         let mut fenced = self.clone();
+        let caches = self.caches.of(fence.namespace()).ok().cloned();
         fenced.fence = Some(Arc::new(Fence {
             lease: fence,
+            caches,
             valid_until: std::sync::Mutex::new(None),
         }));
         fenced
@@ -275,6 +323,18 @@ impl KubeCluster {
         Api::namespaced(self.client.clone(), namespace)
     }
 
+    /// Keep the API server's answer to a write, for the passes that read before the watch
+    /// shows it.
+    fn wrote<K>(&self, namespace: &str, written: K)
+    where
+        K: Cached,
+        K::DynamicType: Default + Eq + Hash + Clone,
+    {
+        if let Ok(caches) = self.caches.of(namespace) {
+            K::cache(caches).wrote(written);
+        }
+    }
+
     async fn merge_patch<K>(
         &self,
         namespace: &str,
@@ -283,13 +343,19 @@ impl KubeCluster {
         patch: Value,
     ) -> Result<(), ClusterError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
-        K::DynamicType: Default,
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Cached
+            + Clone
+            + DeserializeOwned
+            + Debug,
+        K::DynamicType: Default + Eq + Hash + Clone,
     {
-        self.api::<K>(namespace)
+        let written = self
+            .api::<K>(namespace)
             .patch(name, &patch_params(), &Patch::Merge(&patch))
             .await
             .map_err(about(kind, name))?;
+        self.wrote(namespace, written);
         Ok(())
     }
 
@@ -300,15 +366,24 @@ impl KubeCluster {
         name: &str,
     ) -> Result<(), ClusterError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
-        K::DynamicType: Default,
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Cached
+            + Clone
+            + DeserializeOwned
+            + Debug,
+        K::DynamicType: Default + Eq + Hash + Clone,
     {
         match self
             .api::<K>(namespace)
             .delete(name, &DeleteParams::background())
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                if let Ok(caches) = self.caches.of(namespace) {
+                    K::cache(caches).deleted(namespace, name);
+                }
+                Ok(())
+            }
             // Already gone: the action's goal is met.
             Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
             Err(error) => Err(about(kind, name)(error)),
@@ -323,21 +398,24 @@ impl KubeCluster {
     ) -> Result<(), ClusterError>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Cached
             + Clone
             + DeserializeOwned
             + Serialize
             + Debug,
-        K::DynamicType: Default,
+        K::DynamicType: Default + Eq + Hash + Clone,
     {
         let name = object.meta().name.clone().unwrap_or_default();
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..Default::default()
         };
-        self.api::<K>(namespace)
+        let written = self
+            .api::<K>(namespace)
             .create(&params, object)
             .await
             .map_err(about(kind, &name))?;
+        self.wrote(namespace, written);
         Ok(())
     }
 
@@ -350,8 +428,12 @@ impl KubeCluster {
         new: &impl Serialize,
     ) -> Result<(), ClusterError>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
-        K::DynamicType: Default,
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Cached
+            + Clone
+            + DeserializeOwned
+            + Debug,
+        K::DynamicType: Default + Eq + Hash + Clone,
     {
         let old = match old {
             Some(old) => serde_json::to_value(old),
@@ -367,7 +449,8 @@ impl KubeCluster {
             .namespace
             .clone()
             .unwrap_or_else(|| self.namespace.clone());
-        self.api::<K>(&namespace)
+        let written = self
+            .api::<K>(&namespace)
             .patch_status(
                 &name,
                 &patch_params(),
@@ -375,6 +458,7 @@ impl KubeCluster {
             )
             .await
             .map_err(about(kind, &name))?;
+        self.wrote(&namespace, written);
         Ok(())
     }
 }
@@ -555,25 +639,6 @@ fn patch_params() -> PatchParams {
     }
 }
 
-fn spawn_watch<K>(api: Api<K>, sender: &watch::Sender<u64>) -> tokio::task::JoinHandle<()>
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
-{
-    let sender = sender.clone();
-    tokio::spawn(async move {
-        let mut stream = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .boxed();
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(_) => sender.send_modify(|n| *n = n.wrapping_add(1)),
-                Err(error) => tracing::debug!(%error, "watch interrupted; retrying"),
-            }
-        }
-    })
-}
-
 pub(crate) fn owned_by(meta: &ObjectMeta, uid: Option<&str>) -> bool {
     uid.is_some_and(|uid| {
         meta.owner_references
@@ -715,63 +780,36 @@ impl Cluster for KubeCluster {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Rollout>, ClusterError> {
-        // A read is safe to repeat: ride out a short outage (5xx, 429, a reset connection)
-        // here, so that every caller (the first read of a release, a follower's loop) does.
-        let mut failures = 0u32;
-        loop {
-            match self
-                .api::<Rollout>(namespace)
-                .get_opt(name)
-                .await
-                .map_err(about("Rollout", name))
-            {
-                Err(ClusterError::Unavailable(error)) if failures < READ_RETRIES => {
-                    failures += 1;
-                    tracing::debug!(%error, failures, "reading the rollout failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 << failures)).await;
-                }
-                result => return result,
-            }
-        }
+        let caches = self.cache(namespace).await?;
+        Ok(caches.rollouts.get(namespace, name).map(|r| (*r).clone()))
     }
 
     async fn observe(&self, rollout: &Rollout) -> Result<Observed, ClusterError> {
         let namespace = rollout.namespace_or_default();
         let uid = rollout.metadata.uid.as_deref();
-        let all = ListParams::default();
-        let replica_sets = self
-            .api::<ReplicaSet>(namespace)
-            .list(&all)
-            .await?
-            .items
+        let caches = self.cache(namespace).await?;
+        let replica_sets = owned(&caches.replica_sets, namespace, uid)
             .iter()
-            .filter(|rs| owned_by(&rs.metadata, uid))
-            .map(replica_set_state)
+            .map(|rs| replica_set_state(rs))
             .collect();
-        let services_api = self.api::<Service>(namespace);
-        let mut services = BTreeMap::new();
-        for name in rollout.service_names() {
-            if let Some(service) = services_api.get_opt(name).await? {
-                services.insert(name.to_string(), service_state(&service));
-            }
-        }
-        let analysis_runs = self
-            .api::<AnalysisRun>(namespace)
-            .list(&all)
-            .await?
-            .items
+        let services = rollout
+            .service_names()
             .into_iter()
-            .filter(|run| owned_by(&run.metadata, uid))
+            .filter_map(|name| {
+                let service = caches.services.get(namespace, name)?;
+                Some((name.to_string(), service_state(&service)))
+            })
             .collect();
-        let experiments = self
-            .api::<Experiment>(namespace)
-            .list(&all)
-            .await?
-            .items
+        let analysis_runs = owned(&caches.analysis_runs, namespace, uid)
             .into_iter()
-            .filter(|ex| owned_by(&ex.metadata, uid))
+            .map(|run| (*run).clone())
             .collect();
-        let (analysis_templates, cluster_analysis_templates) = self.templates(namespace).await?;
+        let experiments = owned(&caches.experiments, namespace, uid)
+            .into_iter()
+            .map(|ex| (*ex).clone())
+            .collect();
+        let (analysis_templates, cluster_analysis_templates) =
+            templates(caches, namespace, &rollout_template_refs(rollout)).await?;
         let (traffic_weight_verified, traffic_managed_routes) =
             if rollout.spec.traffic_routing().is_some() {
                 self.traffic.observe(rollout).await.map_err(traffic_error)?
@@ -800,25 +838,23 @@ impl Cluster for KubeCluster {
             .clone()
             .unwrap_or_else(|| self.namespace.clone());
         let uid = experiment.metadata.uid.as_deref();
-        let all = ListParams::default();
-        let replica_sets = self
-            .api::<ReplicaSet>(&namespace)
-            .list(&all)
-            .await?
-            .items
+        let caches = self.cache(&namespace).await?;
+        let replica_sets = owned(&caches.replica_sets, &namespace, uid)
             .iter()
-            .filter(|rs| owned_by(&rs.metadata, uid))
-            .map(replica_set_state)
+            .map(|rs| replica_set_state(rs))
             .collect();
-        let analysis_runs = self
-            .api::<AnalysisRun>(&namespace)
-            .list(&all)
-            .await?
-            .items
+        let analysis_runs = owned(&caches.analysis_runs, &namespace, uid)
             .into_iter()
-            .filter(|run| owned_by(&run.metadata, uid))
+            .map(|run| (*run).clone())
             .collect();
-        let (analysis_templates, cluster_analysis_templates) = self.templates(&namespace).await?;
+        let references: Vec<(String, bool)> = experiment
+            .spec
+            .analyses
+            .iter()
+            .map(|a| (a.template_name.clone(), a.cluster_scope))
+            .collect();
+        let (analysis_templates, cluster_analysis_templates) =
+            templates(caches, &namespace, &references).await?;
         Ok(ExperimentObserved {
             replica_sets,
             analysis_runs,
@@ -919,26 +955,19 @@ impl Cluster for KubeCluster {
         }
         let reference = object_reference(owner);
         for event in events {
-            let published = self
-                .recorder
-                .publish(
-                    &KubeEvent {
-                        type_: match event.event_type {
-                            EventType::Normal => KubeEventType::Normal,
-                            EventType::Warning => KubeEventType::Warning,
-                        },
-                        reason: event.reason.clone(),
-                        note: Some(truncate(&event.message, MAX_EVENT_NOTE)),
-                        action: event.reason.clone(),
-                        secondary: None,
+            self.events.publish(
+                reference.clone(),
+                KubeEvent {
+                    type_: match event.event_type {
+                        EventType::Normal => KubeEventType::Normal,
+                        EventType::Warning => KubeEventType::Warning,
                     },
-                    &reference,
-                )
-                .await;
-            // Events are a courtesy: a runner without the RBAC to write them still drives.
-            if let Err(error) = published {
-                tracing::debug!(%error, reason = %event.reason, "could not record an event");
-            }
+                    reason: event.reason.clone(),
+                    note: Some(truncate(&event.message, MAX_EVENT_NOTE)),
+                    action: event.reason.clone(),
+                    secondary: None,
+                },
+            );
         }
     }
 
@@ -1005,40 +1034,84 @@ impl rollout_runner_metrics::SecretSource for KubeSecrets {
     }
 }
 
-impl KubeCluster {
-    /// The namespace's AnalysisTemplates and the cluster's ClusterAnalysisTemplates (none when
-    /// the runner may not list them).
-    async fn templates(
-        &self,
-        namespace: &str,
-    ) -> Result<
-        (
-            BTreeMap<String, AnalysisTemplate>,
-            BTreeMap<String, ClusterAnalysisTemplate>,
-        ),
-        ClusterError,
-    > {
-        let all = ListParams::default();
-        let templates = self
-            .api::<AnalysisTemplate>(namespace)
-            .list(&all)
-            .await?
-            .items
-            .into_iter()
-            .map(|t| (t.metadata.name.clone().unwrap_or_default(), t))
-            .collect();
-        let cluster_templates = match Api::<ClusterAnalysisTemplate>::all(self.client.clone())
-            .list(&all)
-            .await
-        {
-            Ok(list) => list
-                .items
-                .into_iter()
-                .map(|t| (t.metadata.name.clone().unwrap_or_default(), t))
-                .collect(),
-            Err(kube::Error::Api(status)) if status.is_forbidden() => BTreeMap::new(),
-            Err(error) => return Err(error.into()),
-        };
-        Ok((templates, cluster_templates))
+/// The objects of `namespace` in `cache` that `uid` controls, by name (the order a LIST
+/// returns them in).
+fn owned<K>(cache: &Cache<K>, namespace: &str, uid: Option<&str>) -> Vec<Arc<K>>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone + Default,
+{
+    let mut objects = cache.list(Some(namespace), |o| owned_by(o.meta(), uid));
+    objects.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
+    objects
+}
+
+/// The analysis templates a Rollout references, as (name, cluster-scoped).
+fn rollout_template_refs(rollout: &Rollout) -> Vec<(String, bool)> {
+    let strategy = &rollout.spec.strategy;
+    let mut analyses = Vec::new();
+    let mut references = Vec::new();
+    if let Some(canary) = &strategy.canary {
+        analyses.extend(canary.analysis.as_ref().map(|b| &b.analysis));
+        for step in &canary.steps {
+            analyses.extend(step.analysis.as_ref());
+            for analysis in step.experiment.iter().flat_map(|e| &e.analyses) {
+                references.push((analysis.template_name.clone(), analysis.cluster_scope));
+            }
+        }
     }
+    if let Some(blue_green) = &strategy.blue_green {
+        analyses.extend(blue_green.pre_promotion_analysis.as_ref());
+        analyses.extend(blue_green.post_promotion_analysis.as_ref());
+    }
+    for analysis in analyses {
+        for template in &analysis.templates {
+            references.push((template.template_name.clone(), template.cluster_scope));
+        }
+    }
+    references
+}
+
+/// The templates `references` may need, by name, from the watch caches: none are watched for
+/// a Rollout without analysis, and ClusterAnalysisTemplates only when one is referenced
+/// (directly or by a referenced AnalysisTemplate).
+async fn templates(
+    caches: &Caches,
+    namespace: &str,
+    references: &[(String, bool)],
+) -> Result<
+    (
+        BTreeMap<String, AnalysisTemplate>,
+        BTreeMap<String, ClusterAnalysisTemplate>,
+    ),
+    ClusterError,
+> {
+    if references.is_empty() {
+        return Ok(Default::default());
+    }
+    let templates: BTreeMap<String, AnalysisTemplate> = if references.iter().any(|(_, c)| !c) {
+        caches
+            .analysis_templates(namespace)
+            .await?
+            .into_iter()
+            .map(|t| (t.metadata.name.clone().unwrap_or_default(), (*t).clone()))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let cluster_scoped = references.iter().any(|(_, c)| *c)
+        || templates
+            .values()
+            .any(|t| t.spec.templates.iter().any(|r| r.cluster_scope));
+    let cluster_templates = if cluster_scoped {
+        caches
+            .cluster_analysis_templates()
+            .await?
+            .into_iter()
+            .map(|t| (t.metadata.name.clone().unwrap_or_default(), (*t).clone()))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    Ok((templates, cluster_templates))
 }

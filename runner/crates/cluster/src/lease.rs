@@ -104,6 +104,7 @@ pub fn live_holder(lease: Lease) -> Option<String> {
 #[derive(Clone)]
 pub struct LeaseFence {
     api: Api<Lease>,
+    namespace: String,
     name: String,
     identity: String,
 }
@@ -113,6 +114,7 @@ impl LeaseFence {
     pub fn new(client: Client, namespace: &str, rollout: &str, settings: &LeaseSettings) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
+            namespace: namespace.to_string(),
             name: lease_name(rollout),
             identity: settings.identity.clone(),
         }
@@ -127,7 +129,20 @@ impl LeaseFence {
             .await
             .map_err(ClusterError::from)?
             .ok_or_else(|| ClusterError::Fenced(format!("the Lease `{}` is gone", self.name)))?;
-        let spec = lease.spec.unwrap_or_default();
+        self.left(&lease)
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How long `lease` (this fence's Lease, as read somewhere) is still this process's.
+    pub fn left(&self, lease: &Lease) -> Result<Duration, ClusterError> {
+        let spec = lease.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.unwrap_or_default();
         if holder != self.identity {
             let holder = if holder.is_empty() { "nobody" } else { &holder };

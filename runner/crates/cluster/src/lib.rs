@@ -8,10 +8,12 @@
 //! A cluster performs [`Action`]s exactly as planned and reports what it observes; it never
 //! decides anything.
 
+pub mod caches;
 pub mod kube;
 pub mod lease;
 pub mod manifests;
 pub mod memory;
+pub mod requests;
 pub mod retry_after;
 pub mod rollouts;
 
