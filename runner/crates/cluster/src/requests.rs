@@ -98,7 +98,8 @@ impl RequestCounts {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// A client whose every request is logged and counted here.
+    /// A client whose every request is logged and counted here, and whose throttled answers
+    /// are held for the time the API server asks ([`crate::retry_after`]).
     pub fn client(&self, config: kube::Config) -> Result<kube::Client, kube::Error> {
         Ok(kube::client::ClientBuilder::try_from(config)?
             .with_layer(&crate::retry_after::RetryAfterLayer)
