@@ -1,0 +1,578 @@
+//! Where requests really go while rollout-runner releases: Traefik reads the test control
+//! plane (its CRD, Ingress and Gateway API providers), the test HTTP server runs as the pods of
+//! the releases and answers with its version and pod name, and the tests count.
+//!
+//! - Measured split: at every pause of a canary, `SPLIT_REQUESTS` requests through Traefik;
+//!   the canary's share must be within the binomial tolerance of the step's weight
+//!   ([`dataplane::BINOMIAL_Z`]: 99.99 % two-sided per check). Header routes (Gateway API):
+//!   every matching request reaches the canary, non-matching ones follow the split.
+//! - Zero failed requests: a steady stream (through Traefik, or for a basic canary without a
+//!   router, a client that picks ready endpoints from the Service's EndpointSlices) runs during
+//!   a canary promotion, an abort, a blue-green switch and the scale-down delays after them;
+//!   failed requests and requests that reached a pod after it stopped being Ready are counted
+//!   and must not exceed the thresholds below (the figures are in docs/benchmarks.md).
+//!
+//! The servers keep serving for `DRAIN` after SIGTERM (failing readiness), as servers behind a
+//! load balancer must: Traefik applies endpoint changes after a watch event and its providers'
+//! 2 s throttle, so a pod deleted the moment it leaves the endpoints would drop requests no
+//! matter what the runner does. The runner's part is the order: traffic moves first, pods go
+//! after the scale-down delay (`scaleDownDelaySeconds`, `abortScaleDownDelaySeconds`), which
+//! is longer than Traefik's propagation, so no request should reach a pod that is not Ready.
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use rollout_runner::crd::Rollout;
+use rollout_runner::operate::Operation;
+use serde_json::json;
+
+use crate::support::cluster::{self, TestNamespace};
+use crate::support::dataplane::{
+    self, Figures, Readiness, Setup, SteadyStream, Target, Traefik, measure, within_binomial,
+};
+use crate::support::runner::{Manifests, Running, apply_wait, finish, operate, wait_rollout};
+
+/// Requests per measured split.
+const SPLIT_REQUESTS: usize = 400;
+/// How long the servers keep serving after SIGTERM.
+const DRAIN: &str = "5s";
+/// Scale-down delays of the releases: longer than Traefik's propagation (watch + 2 s throttle).
+const SCALE_DOWN_DELAY_SECONDS: u32 = 5;
+/// Interval between the requests of a steady stream (one request at a time).
+const STREAM_INTERVAL: Duration = Duration::from_millis(20);
+/// Thresholds (documented in docs/benchmarks.md): failed requests and requests that reached a
+/// pod after it stopped being Ready, per scenario. The goal, and the threshold, is zero.
+const MAX_FAILED: usize = 0;
+const MAX_AFTER_NOT_READY: usize = 0;
+/// The Host the IngressRoutes match.
+const HOST: &str = "web.test";
+
+async fn start(prefix: &str) -> Option<(Client, Setup, TestNamespace)> {
+    let client = cluster::client().await?;
+    let setup = dataplane::setup()?;
+    let ns = TestNamespace::create(&client, prefix).await;
+    Some((client, setup, ns))
+}
+
+fn manifests(files: &[(&str, &str)]) -> Manifests {
+    Manifests::new(files)
+}
+
+async fn stable_hash(client: &Client, ns: &str) -> String {
+    Api::<Rollout>::namespaced(client.clone(), ns)
+        .get("web")
+        .await
+        .unwrap()
+        .status
+        .map(|s| s.stable_rs)
+        .unwrap_or_default()
+}
+
+/// Waits for the pause at `index`; returns the canary's pod hash.
+async fn paused_at(client: &Client, ns: &str, index: i32) -> String {
+    let rollout = wait_rollout(client, ns, "web", &format!("a pause at step {index}"), |ro| {
+        ro.status.as_ref().is_some_and(|s| {
+            s.current_step_index == Some(index) && !s.pause_conditions.is_empty() && !s.abort
+        })
+    })
+    .await;
+    rollout.status.unwrap().current_pod_hash
+}
+
+/// Waits until every request through `url` reaches `version` (Traefik has the routes and the
+/// endpoints), then checks it over `SPLIT_REQUESTS` requests.
+async fn serving_only(traefik: &Traefik, http: &reqwest::Client, url: &str, host: Option<&str>, version: &str) {
+    cluster::wait_for(
+        &format!("Traefik to serve version {version} at {url}"),
+        Duration::from_secs(60),
+        || async {
+            let sample = dataplane::get(http, url, host, &[]).await;
+            sample.outcome.ok().filter(|r| r.version == version).map(|_| ())
+        },
+    )
+    .await;
+    let counts = measure(http, url, host, &[], SPLIT_REQUESTS).await;
+    assert_eq!(
+        counts.get(version).copied(),
+        Some(SPLIT_REQUESTS),
+        "only version {version} should answer: {counts:?}\n{}",
+        traefik.log()
+    );
+}
+
+/// Measures the split at a weight: the canary version's share within the binomial tolerance.
+async fn assert_split(
+    http: &reqwest::Client,
+    url: &str,
+    host: Option<&str>,
+    headers: &[(&str, &str)],
+    canary: &str,
+    weight: i64,
+    what: &str,
+) {
+    let counts = measure(http, url, host, headers, SPLIT_REQUESTS).await;
+    let served = counts.get(canary).copied().unwrap_or(0);
+    assert!(
+        within_binomial(SPLIT_REQUESTS, served, weight),
+        "{what}: version {canary} served {served} of {SPLIT_REQUESTS} requests, expected {weight} % \
+         within {}σ: {counts:?}",
+        dataplane::BINOMIAL_Z
+    );
+}
+
+fn assert_figures(f: &Figures) {
+    assert!(
+        f.failed <= MAX_FAILED && f.after_not_ready <= MAX_AFTER_NOT_READY,
+        "{}: {} failed (at most {MAX_FAILED}) and {} reached a pod after it stopped being Ready \
+         (at most {MAX_AFTER_NOT_READY}) of {} requests; first failures: {:?}",
+        f.scenario,
+        f.failed,
+        f.after_not_ready,
+        f.requests,
+        f.failures
+    );
+    assert!(f.requests > 100, "{}: too few requests: {f:?}", f.scenario);
+}
+
+const CANARY_SERVICES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web-stable}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-canary}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"#;
+
+fn canary_rollout(image: &str, version: &str, routing: &str, steps: &str) -> String {
+    format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  revisionHistoryLimit: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:{template}
+  strategy:
+    canary:
+      stableService: web-stable
+      canaryService: web-canary
+      scaleDownDelaySeconds: {SCALE_DOWN_DELAY_SECONDS}
+      abortScaleDownDelaySeconds: {SCALE_DOWN_DELAY_SECONDS}
+      trafficRouting:
+{routing}
+      steps:
+{steps}
+"#,
+        template = dataplane::pod_template(image, version, DRAIN),
+    )
+}
+
+// Traefik router: a TraefikService's weights, behind an IngressRoute.
+
+const TRAEFIK_OBJECTS: &str = r#"
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: web}
+spec:
+  weighted:
+    services:
+      - {name: web-stable, port: 80, weight: 100}
+      - {name: web-canary, port: 80, weight: 0}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: web}
+spec:
+  entryPoints: [web]
+  routes:
+    - match: Host(`web.test`)
+      kind: Rule
+      services: [{name: web, kind: TraefikService}]
+"#;
+
+const TRAEFIK_STOPS: &[(i32, i64)] = &[(1, 25), (3, 75)];
+
+#[tokio::test]
+async fn e2e_dataplane_traefik_router_measured_split_and_zero_failures() {
+    let Some((client, setup, ns)) = start("dataplane-traefik").await else {
+        return;
+    };
+    let ns = ns.name();
+    let traefik = Traefik::start(&client, &setup, ns).await;
+    let readiness = Readiness::watch(&client, ns);
+    let http = reqwest::Client::new();
+    let url = traefik.url("/");
+    let release = |version: &str| {
+        let rollout = canary_rollout(
+            &setup.image,
+            version,
+            "        traefik: {weightedTraefikServiceName: web}",
+            "        - setWeight: 25\n        - pause: {}\n        - setWeight: 75\n        - pause: {}",
+        );
+        manifests(&[
+            ("services.yaml", CANARY_SERVICES),
+            ("traffic.yaml", TRAEFIK_OBJECTS),
+            ("rollout.yaml", &rollout),
+        ])
+    };
+
+    let first = finish(apply_wait(ns, release("1").path(), &[])).await;
+    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    serving_only(&traefik, &http, &url, Some(HOST), "1").await;
+    let v1 = stable_hash(&client, ns).await;
+
+    // A canary through every weight, then promoted; the stream runs until the old pods are gone.
+    let stream = SteadyStream::start(
+        &client,
+        ns,
+        Target::Proxy {
+            url: url.clone(),
+            host: Some(HOST.to_string()),
+        },
+        STREAM_INTERVAL,
+    );
+    let v2 = release("2");
+    let running = Running::start(apply_wait(ns, v2.path(), &[]));
+    for (index, weight) in TRAEFIK_STOPS {
+        paused_at(&client, ns, *index).await;
+        traefik.wait_for_weights(*weight).await;
+        let what = format!("Traefik router, step {index}");
+        assert_split(&http, &url, Some(HOST), &[], "2", *weight, &what).await;
+        operate(&client, ns, "web", &Operation::Promote).await;
+    }
+    let promoted = running.finish().await;
+    assert_eq!(promoted.code, Some(0), "{}\n{}", promoted.stdout, promoted.stderr);
+    dataplane::wait_pods_gone(&client, ns, &v1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let figures = stream
+        .finish("Traefik router: canary 25 %, 75 %, promotion, scale-down delay", &readiness)
+        .await;
+    assert_figures(&figures);
+    serving_only(&traefik, &http, &url, Some(HOST), "2").await;
+
+    // Version 3, aborted at its first pause: traffic back to version 2, then the canary goes.
+    let stream = SteadyStream::start(
+        &client,
+        ns,
+        Target::Proxy {
+            url: url.clone(),
+            host: Some(HOST.to_string()),
+        },
+        STREAM_INTERVAL,
+    );
+    let v3 = release("3");
+    let running = Running::start(apply_wait(ns, v3.path(), &[]));
+    let v3_hash = paused_at(&client, ns, 1).await;
+    traefik.wait_for_weights(25).await;
+    assert_split(&http, &url, Some(HOST), &[], "3", 25, "Traefik router, version 3").await;
+    operate(&client, ns, "web", &Operation::Abort).await;
+    let aborted = running.finish().await;
+    assert_eq!(aborted.code, Some(1), "{}\n{}", aborted.stdout, aborted.stderr);
+    traefik.wait_for_weights(0).await;
+    dataplane::wait_pods_gone(&client, ns, &v3_hash).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let figures = stream
+        .finish("Traefik router: canary 25 %, abort, abort scale-down delay", &readiness)
+        .await;
+    assert_figures(&figures);
+    serving_only(&traefik, &http, &url, Some(HOST), "2").await;
+}
+
+// Gateway API through Traefik's Gateway provider: an HTTPRoute's backendRefs weights and a
+// header route.
+
+fn gateway_objects(class: &str, port: u16) -> String {
+    format!(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: shop-gateway}}
+spec:
+  gatewayClassName: {class}
+  listeners: [{{name: web, port: {port}, protocol: HTTP}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: web}}
+spec:
+  parentRefs: [{{name: shop-gateway}}]
+  rules:
+    - matches: [{{path: {{type: PathPrefix, value: /}}}}]
+      backendRefs:
+        - {{name: web-stable, port: 80, weight: 100}}
+        - {{name: web-canary, port: 80, weight: 0}}
+"#
+    )
+}
+
+/// A GatewayClass of Traefik's controller (cluster-scoped, so uniquely named).
+async fn gateway_class(client: &Client) -> String {
+    let name = cluster::unique_name("traefik");
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "GatewayClass");
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk, "gatewayclasses"),
+    );
+    let class: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": name},
+        "spec": {"controllerName": "traefik.io/gateway-controller"},
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &class).await.unwrap();
+    name
+}
+
+/// (step index of the pause, weight, whether the header route is set)
+const GATEWAY_STOPS: &[(i32, i64, bool)] = &[(1, 30, false), (3, 30, true), (5, 70, true)];
+
+#[tokio::test]
+async fn e2e_dataplane_gateway_api_through_traefik_split_header_route_zero_failures() {
+    let Some((client, setup, ns)) = start("dataplane-gateway").await else {
+        return;
+    };
+    let ns = ns.name();
+    let traefik = Traefik::start(&client, &setup, ns).await;
+    let readiness = Readiness::watch(&client, ns);
+    let class = gateway_class(&client).await;
+    let objects = gateway_objects(&class, traefik.web_port);
+    let http = reqwest::Client::new();
+    let url = traefik.url("/");
+    let release = |version: &str| {
+        let rollout = canary_rollout(
+            &setup.image,
+            version,
+            "        managedRoutes: [{name: beta}]\n        gatewayApi: {httpRoute: web}",
+            r#"        - setWeight: 30
+        - pause: {}
+        - setHeaderRoute: {name: beta, match: [{headerName: X-Beta, headerValue: {exact: "1"}}]}
+        - pause: {}
+        - setWeight: 70
+        - pause: {}"#,
+        );
+        manifests(&[
+            ("services.yaml", CANARY_SERVICES),
+            ("traffic.yaml", &objects),
+            ("rollout.yaml", &rollout),
+        ])
+    };
+
+    let first = finish(apply_wait(ns, release("1").path(), &[])).await;
+    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    serving_only(&traefik, &http, &url, None, "1").await;
+    let v1 = stable_hash(&client, ns).await;
+
+    let stream = SteadyStream::start(
+        &client,
+        ns,
+        Target::Proxy {
+            url: url.clone(),
+            host: None,
+        },
+        STREAM_INTERVAL,
+    );
+    let v2 = release("2");
+    let running = Running::start(apply_wait(ns, v2.path(), &[]));
+    for (index, weight, header_route) in GATEWAY_STOPS {
+        paused_at(&client, ns, *index).await;
+        traefik.wait_for_weights(*weight).await;
+        let what = format!("Gateway API, step {index}");
+        if *header_route {
+            // Every matching request reaches the canary...
+            cluster::wait_for(
+                "Traefik to apply the header route",
+                Duration::from_secs(30),
+                || async {
+                    let s = dataplane::get(&http, &url, None, &[("X-Beta", "1")]).await;
+                    s.outcome.ok().filter(|r| r.version == "2").map(|_| ())
+                },
+            )
+            .await;
+            assert_split(&http, &url, None, &[("X-Beta", "1")], "2", 100, &what).await;
+            // ...and only those: another value follows the split.
+            assert_split(&http, &url, None, &[("X-Beta", "0")], "2", *weight, &what).await;
+        }
+        assert_split(&http, &url, None, &[], "2", *weight, &what).await;
+        operate(&client, ns, "web", &Operation::Promote).await;
+    }
+    let promoted = running.finish().await;
+    assert_eq!(promoted.code, Some(0), "{}\n{}", promoted.stdout, promoted.stderr);
+    dataplane::wait_pods_gone(&client, ns, &v1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let figures = stream
+        .finish(
+            "Gateway API via Traefik: canary 30 %, header route, 70 %, promotion, scale-down delay",
+            &readiness,
+        )
+        .await;
+    assert_figures(&figures);
+    serving_only(&traefik, &http, &url, None, "2").await;
+    // After the promotion the header route is gone: X-Beta reaches version 2 like the rest.
+    assert_split(&http, &url, None, &[("X-Beta", "1")], "2", 100, "after the promotion").await;
+}
+
+// Blue-green through Traefik: an IngressRoute to the active Service.
+
+const BLUE_GREEN_OBJECTS: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web-active}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-preview}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: web}
+spec:
+  entryPoints: [web]
+  routes:
+    - match: Host(`web.test`)
+      kind: Rule
+      services: [{name: web-active, port: 80}]
+"#;
+
+#[tokio::test]
+async fn e2e_dataplane_blue_green_switch_through_traefik_zero_failures() {
+    let Some((client, setup, ns)) = start("dataplane-bluegreen").await else {
+        return;
+    };
+    let ns = ns.name();
+    let traefik = Traefik::start(&client, &setup, ns).await;
+    let readiness = Readiness::watch(&client, ns);
+    let http = reqwest::Client::new();
+    let url = traefik.url("/");
+    let release = |version: &str| {
+        let rollout = format!(
+            r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  revisionHistoryLimit: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:{template}
+  strategy:
+    blueGreen:
+      activeService: web-active
+      previewService: web-preview
+      scaleDownDelaySeconds: {SCALE_DOWN_DELAY_SECONDS}
+"#,
+            template = dataplane::pod_template(&setup.image, version, DRAIN),
+        );
+        manifests(&[("objects.yaml", BLUE_GREEN_OBJECTS), ("rollout.yaml", &rollout)])
+    };
+
+    let first = finish(apply_wait(ns, release("1").path(), &[])).await;
+    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    serving_only(&traefik, &http, &url, Some(HOST), "1").await;
+    let v1 = stable_hash(&client, ns).await;
+
+    let stream = SteadyStream::start(
+        &client,
+        ns,
+        Target::Proxy {
+            url: url.clone(),
+            host: Some(HOST.to_string()),
+        },
+        STREAM_INTERVAL,
+    );
+    let second = finish(apply_wait(ns, release("2").path(), &[])).await;
+    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
+    dataplane::wait_pods_gone(&client, ns, &v1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let figures = stream
+        .finish("blue-green via Traefik: switch, scale-down delay", &readiness)
+        .await;
+    assert_figures(&figures);
+    assert!(
+        figures.by_version.contains_key("1") && figures.by_version.contains_key("2"),
+        "the stream saw the switch: {figures:?}"
+    );
+    serving_only(&traefik, &http, &url, Some(HOST), "2").await;
+}
+
+// A basic canary without a router: the split is the replica ratio, and clients reach pods
+// through the Service's EndpointSlices.
+
+const BASIC_SERVICE: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"#;
+
+#[tokio::test]
+async fn e2e_dataplane_basic_canary_endpointslice_client_zero_failures() {
+    let Some((client, setup, ns)) = start("dataplane-basic").await else {
+        return;
+    };
+    let ns = ns.name();
+    let readiness = Readiness::watch(&client, ns);
+    let release = |version: &str| {
+        let rollout = format!(
+            r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web}}
+spec:
+  replicas: 4
+  revisionHistoryLimit: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:{template}
+  strategy:
+    canary:
+      steps:
+        - setWeight: 50
+        - pause: {{duration: 3}}
+"#,
+            template = dataplane::pod_template(&setup.image, version, DRAIN),
+        );
+        manifests(&[("service.yaml", BASIC_SERVICE), ("rollout.yaml", &rollout)])
+    };
+
+    let first = finish(apply_wait(ns, release("1").path(), &[])).await;
+    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    let v1 = stable_hash(&client, ns).await;
+    let stream = SteadyStream::start(
+        &client,
+        ns,
+        Target::EndpointSlices {
+            service: "web".to_string(),
+        },
+        STREAM_INTERVAL,
+    );
+    let second = finish(apply_wait(ns, release("2").path(), &[])).await;
+    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
+    dataplane::wait_pods_gone(&client, ns, &v1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let figures = stream
+        .finish("basic canary, EndpointSlice client: 50 %, promotion", &readiness)
+        .await;
+    assert_figures(&figures);
+    assert!(
+        figures.by_version.contains_key("1") && figures.by_version.contains_key("2"),
+        "the stream saw both versions: {figures:?}"
+    );
+}
