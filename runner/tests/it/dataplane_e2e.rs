@@ -41,10 +41,32 @@ const DRAIN: &str = "5s";
 const SCALE_DOWN_DELAY_SECONDS: u32 = 5;
 /// Interval between the requests of a steady stream (one request at a time).
 const STREAM_INTERVAL: Duration = Duration::from_millis(20);
-/// Thresholds (documented in docs/benchmarks.md): failed requests and requests that reached a
-/// pod after it stopped being Ready, per scenario. The goal, and the threshold, is zero.
-const MAX_FAILED: usize = 0;
-const MAX_AFTER_NOT_READY: usize = 0;
+/// Thresholds per scenario (documented in docs/benchmarks.md): failed requests, requests that
+/// reached a pod after it stopped being Ready, and how late such a request may be.
+struct Thresholds {
+    failed: usize,
+    after_not_ready: usize,
+    late: Duration,
+}
+
+/// Through Traefik, the runner moves traffic before pods go (scale-down delays): zero.
+const THROUGH_PROXY: Thresholds = Thresholds {
+    failed: 0,
+    after_not_ready: 0,
+    late: Duration::ZERO,
+};
+
+/// A basic canary has no router: the old pods go as the new ones become available, and a
+/// Service-level client learns it from the EndpointSlices (the pod is deleted, then the
+/// EndpointSlice controller writes, then the watch delivers). Requests sent in that window
+/// still reach the old pod, which the drain serves: none may fail, a few may be late, none by
+/// more than the propagation (1 s).
+const ENDPOINT_SLICE_CLIENT: Thresholds = Thresholds {
+    failed: 0,
+    after_not_ready: 10,
+    late: Duration::from_secs(1),
+};
+
 /// The Host the IngressRoutes match.
 const HOST: &str = "web.test";
 
@@ -121,14 +143,18 @@ async fn assert_split(
     );
 }
 
-fn assert_figures(f: &Figures) {
+fn assert_figures(f: &Figures, max: &Thresholds) {
     assert!(
-        f.failed <= MAX_FAILED && f.after_not_ready <= MAX_AFTER_NOT_READY,
-        "{}: {} failed (at most {MAX_FAILED}) and {} reached a pod after it stopped being Ready \
-         (at most {MAX_AFTER_NOT_READY}) of {} requests; first failures: {:?}",
+        f.failed <= max.failed && f.after_not_ready <= max.after_not_ready && f.max_late <= max.late,
+        "{}: {} failed (at most {}) and {} reached a pod after it stopped being Ready (at most {}), \
+         up to {:?} after (at most {:?}), of {} requests; first failures: {:?}",
         f.scenario,
         f.failed,
+        max.failed,
         f.after_not_ready,
+        max.after_not_ready,
+        f.max_late,
+        max.late,
         f.requests,
         f.failures
     );
@@ -257,7 +283,7 @@ async fn e2e_dataplane_traefik_router_measured_split_and_zero_failures() {
     let figures = stream
         .finish("Traefik router: canary 25 %, 75 %, promotion, scale-down delay", &readiness)
         .await;
-    assert_figures(&figures);
+    assert_figures(&figures, &THROUGH_PROXY);
     serving_only(&traefik, &http, &url, Some(HOST), "2").await;
 
     // Version 3, aborted at its first pause: traffic back to version 2, then the canary goes.
@@ -284,7 +310,7 @@ async fn e2e_dataplane_traefik_router_measured_split_and_zero_failures() {
     let figures = stream
         .finish("Traefik router: canary 25 %, abort, abort scale-down delay", &readiness)
         .await;
-    assert_figures(&figures);
+    assert_figures(&figures, &THROUGH_PROXY);
     serving_only(&traefik, &http, &url, Some(HOST), "2").await;
 }
 
@@ -390,15 +416,7 @@ async fn e2e_dataplane_gateway_api_through_traefik_split_header_route_zero_failu
         let what = format!("Gateway API, step {index}");
         if *header_route {
             // Every matching request reaches the canary...
-            cluster::wait_for(
-                "Traefik to apply the header route",
-                Duration::from_secs(30),
-                || async {
-                    let s = dataplane::get(&http, &url, None, &[("X-Beta", "1")]).await;
-                    s.outcome.ok().filter(|r| r.version == "2").map(|_| ())
-                },
-            )
-            .await;
+            traefik.wait_for_router("X-Beta").await;
             assert_split(&http, &url, None, &[("X-Beta", "1")], "2", 100, &what).await;
             // ...and only those: another value follows the split.
             assert_split(&http, &url, None, &[("X-Beta", "0")], "2", *weight, &what).await;
@@ -416,7 +434,7 @@ async fn e2e_dataplane_gateway_api_through_traefik_split_header_route_zero_failu
             &readiness,
         )
         .await;
-    assert_figures(&figures);
+    assert_figures(&figures, &THROUGH_PROXY);
     serving_only(&traefik, &http, &url, None, "2").await;
     // After the promotion the header route is gone: X-Beta reaches version 2 like the rest.
     assert_split(&http, &url, None, &[("X-Beta", "1")], "2", 100, "after the promotion").await;
@@ -503,7 +521,7 @@ spec:
     let figures = stream
         .finish("blue-green via Traefik: switch, scale-down delay", &readiness)
         .await;
-    assert_figures(&figures);
+    assert_figures(&figures, &THROUGH_PROXY);
     assert!(
         figures.by_version.contains_key("1") && figures.by_version.contains_key("2"),
         "the stream saw the switch: {figures:?}"
@@ -570,7 +588,7 @@ spec:
     let figures = stream
         .finish("basic canary, EndpointSlice client: 50 %, promotion", &readiness)
         .await;
-    assert_figures(&figures);
+    assert_figures(&figures, &ENDPOINT_SLICE_CLIENT);
     assert!(
         figures.by_version.contains_key("1") && figures.by_version.contains_key("2"),
         "the stream saw both versions: {figures:?}"

@@ -288,6 +288,31 @@ impl Traefik {
         }
     }
 
+    /// Waits until Traefik applied a router whose rule contains `part` (e.g. a header match).
+    pub(crate) async fn wait_for_router(&self, part: &str) {
+        let url = format!("http://127.0.0.1:{}/api/http/routers", self.api_port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let routers: Vec<Value> = match self.http.get(&url).send().await {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            if routers
+                .iter()
+                .any(|r| r["rule"].as_str().is_some_and(|rule| rule.contains(part)))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Traefik has no router matching {part:?}: its routers are\n{}\n{}",
+                serde_json::to_string_pretty(&routers).unwrap(),
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until Traefik applied a weighted service whose children named after the canary
     /// and stable Services carry `canary` and `100 - canary` (the runner writes the weights
     /// first; Traefik applies them after its watch and its providers' throttle, 2 s).
@@ -427,16 +452,17 @@ impl Readiness {
     }
 
     /// Whether `reply`, to a request sent at `sent`, reached its pod after the pod stopped
-    /// being Ready: the server had got SIGTERM, or the request left after the watch saw the
-    /// pod not Ready (the watch lags, so this undercounts by the watch latency only).
-    pub(crate) fn after_not_ready(&self, sent: SystemTime, reply: &Reply) -> bool {
-        reply.terminating
-            || self
-                .not_ready_since
-                .lock()
-                .unwrap()
-                .get(&reply.pod)
-                .is_some_and(|since| sent > *since)
+    /// being Ready, and how long after (as far as the watch tells): the server had got SIGTERM,
+    /// or the request left after the watch saw the pod not Ready (the watch lags, so this
+    /// undercounts by the watch latency only).
+    pub(crate) fn after_not_ready(&self, sent: SystemTime, reply: &Reply) -> Option<Duration> {
+        let since = self.not_ready_since.lock().unwrap().get(&reply.pod).copied();
+        let late = since.and_then(|since| sent.duration_since(since).ok());
+        match late {
+            Some(late) => Some(late),
+            None if reply.terminating => Some(Duration::ZERO),
+            None => None,
+        }
     }
 }
 
@@ -469,6 +495,8 @@ pub(crate) struct Figures {
     pub(crate) requests: usize,
     pub(crate) failed: usize,
     pub(crate) after_not_ready: usize,
+    /// The longest time after a pod stopped being Ready that a request reached it.
+    pub(crate) max_late: Duration,
     pub(crate) by_version: BTreeMap<String, usize>,
     pub(crate) seconds: f64,
     /// The first few failures, for the panic message.
@@ -562,6 +590,7 @@ impl SteadyStream {
             requests: samples.len(),
             failed: 0,
             after_not_ready: 0,
+            max_late: Duration::ZERO,
             by_version: BTreeMap::new(),
             seconds,
             failures: Vec::new(),
@@ -570,8 +599,9 @@ impl SteadyStream {
             match &sample.outcome {
                 Ok(reply) => {
                     *figures.by_version.entry(reply.version.clone()).or_insert(0) += 1;
-                    if readiness.after_not_ready(sample.sent, reply) {
+                    if let Some(late) = readiness.after_not_ready(sample.sent, reply) {
                         figures.after_not_ready += 1;
+                        figures.max_late = figures.max_late.max(late);
                     }
                 }
                 Err(e) => {
@@ -599,8 +629,14 @@ fn ready_addresses(slice: &EndpointSlice) -> Vec<String> {
 #[allow(clippy::print_stderr, reason = "the figures docs/benchmarks.md reports")]
 fn report(f: &Figures) {
     eprintln!(
-        "DATAPLANE scenario={:?} requests={} failed={} after_not_ready={} seconds={:.1} by_version={:?}",
-        f.scenario, f.requests, f.failed, f.after_not_ready, f.seconds, f.by_version
+        "DATAPLANE scenario={:?} requests={} failed={} after_not_ready={} max_late_ms={} seconds={:.1} by_version={:?}",
+        f.scenario,
+        f.requests,
+        f.failed,
+        f.after_not_ready,
+        f.max_late.as_millis(),
+        f.seconds,
+        f.by_version
     );
 }
 
