@@ -46,7 +46,11 @@ pub(crate) fn within_binomial(n: usize, canary: usize, weight: i64) -> bool {
     let p = weight as f64 / 100.0;
     let n = n as f64;
     let sd = (n * p * (1.0 - p)).sqrt();
-    let slack = if weight == 0 || weight == 100 { 0.0 } else { 1.0 };
+    let slack = if weight == 0 || weight == 100 {
+        0.0
+    } else {
+        1.0
+    };
     (canary as f64 - n * p).abs() <= BINOMIAL_Z * sd + slack
 }
 
@@ -136,8 +140,12 @@ async fn grant_documented_rbac(client: &Client, binary: &Path, ns: &str, sa: &st
     let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
     for file in ["kubernetes-crd-rbac.yml", "kubernetes-gateway-rbac.yml"] {
         let path = rbac_dir.join(file);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (rebuild with tests/platforms/build traefik)", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (rebuild with tests/platforms/build traefik)",
+                path.display()
+            )
+        });
         let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let role_name = format!("{ns}-{}", file.trim_end_matches(".yml"));
@@ -154,7 +162,10 @@ async fn grant_documented_rbac(client: &Client, binary: &Path, ns: &str, sa: &st
                     doc["subjects"] =
                         json!([{"kind": "ServiceAccount", "name": sa, "namespace": ns}]);
                     let binding: ClusterRoleBinding = serde_json::from_value(doc).unwrap();
-                    bindings.create(&PostParams::default(), &binding).await.unwrap();
+                    bindings
+                        .create(&PostParams::default(), &binding)
+                        .await
+                        .unwrap();
                 }
                 other => panic!("{}: unexpected document kind {other:?}", path.display()),
             }
@@ -215,12 +226,13 @@ impl Traefik {
         // command line or in the test's output.
         let config = json!({
             "global": {"checkNewVersion": false, "sendAnonymousUsage": false},
-            "log": {"level": "INFO"},
+            "log": {"level": "INFO", "noColor": true},
             "entryPoints": {
                 "web": {"address": format!("127.0.0.1:{web_port}")},
                 "traefik": {"address": format!("127.0.0.1:{api_port}")},
             },
-            "api": {"insecure": true},
+            // The module zip has no web UI to serve: API only.
+            "api": {"insecure": true, "dashboard": false},
             "ping": {},
             "providers": {
                 "kubernetesCRD": kube,
@@ -438,7 +450,9 @@ impl Readiness {
                         .status
                         .as_ref()
                         .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                        .is_some_and(|c| {
+                            c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                        });
                 let before = was_ready.insert(name.clone(), ready).unwrap_or(false);
                 if !ready && (before || pod.metadata.deletion_timestamp.is_some()) {
                     seen.lock().unwrap().entry(name).or_insert(now);
@@ -456,7 +470,12 @@ impl Readiness {
     /// or the request left after the watch saw the pod not Ready (the watch lags, so this
     /// undercounts by the watch latency only).
     pub(crate) fn after_not_ready(&self, sent: SystemTime, reply: &Reply) -> Option<Duration> {
-        let since = self.not_ready_since.lock().unwrap().get(&reply.pod).copied();
+        let since = self
+            .not_ready_since
+            .lock()
+            .unwrap()
+            .get(&reply.pod)
+            .copied();
         let late = since.and_then(|since| sent.duration_since(since).ok());
         match late {
             Some(late) => Some(late),
@@ -511,8 +530,8 @@ impl SteadyStream {
         let mut slice_watch = None;
         if let Target::EndpointSlices { service } = &target {
             let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
-            let config = watcher::Config::default()
-                .labels(&format!("kubernetes.io/service-name={service}"));
+            let config =
+                watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
             let ready = Arc::clone(&endpoints);
             slice_watch = Some(tokio::spawn(async move {
                 let mut current: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -582,7 +601,11 @@ impl SteadyStream {
         self.stop.store(true, Ordering::Relaxed);
         let samples = self.task.await.unwrap();
         let seconds = match (samples.first(), samples.last()) {
-            (Some(a), Some(b)) => b.sent.duration_since(a.sent).unwrap_or_default().as_secs_f64(),
+            (Some(a), Some(b)) => b
+                .sent
+                .duration_since(a.sent)
+                .unwrap_or_default()
+                .as_secs_f64(),
             _ => 0.0,
         };
         let mut figures = Figures {
@@ -626,7 +649,10 @@ fn ready_addresses(slice: &EndpointSlice) -> Vec<String> {
         .collect()
 }
 
-#[allow(clippy::print_stderr, reason = "the figures docs/benchmarks.md reports")]
+#[allow(
+    clippy::print_stderr,
+    reason = "the figures docs/benchmarks.md reports"
+)]
 fn report(f: &Figures) {
     eprintln!(
         "DATAPLANE scenario={:?} requests={} failed={} after_not_ready={} max_late_ms={} seconds={:.1} by_version={:?}",
@@ -649,7 +675,10 @@ pub(crate) async fn wait_pods_gone(client: &Client, ns: &str, hash: &str) {
         &format!("the pods of {hash} to be gone"),
         Duration::from_secs(90),
         || async {
-            let list = pods.list(&ListParams::default().labels(&selector)).await.ok()?;
+            let list = pods
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .ok()?;
             list.items.is_empty().then_some(())
         },
     )
