@@ -31,7 +31,9 @@ use crate::support::cluster::{self, TestNamespace};
 use crate::support::dataplane::{
     self, Figures, Readiness, Setup, SteadyStream, Target, Traefik, measure, within_binomial,
 };
-use crate::support::runner::{Manifests, Running, apply_wait, finish, operate, wait_rollout};
+use crate::support::runner::{
+    Finished, Manifests, Running, SERVICES, apply_wait, finish, operate, wait_rollout,
+};
 
 /// Requests per measured split.
 const SPLIT_REQUESTS: usize = 400;
@@ -79,6 +81,34 @@ async fn start(prefix: &str) -> Option<(Client, Setup, TestNamespace)> {
     let setup = dataplane::setup()?;
     let ns = TestNamespace::create(&client, prefix).await;
     Some((client, setup, ns))
+}
+
+/// A test namespace with Traefik reading it, a pod readiness watch and an HTTP client.
+struct Plane {
+    client: Client,
+    setup: Setup,
+    ns: TestNamespace,
+    traefik: Traefik,
+    readiness: Readiness,
+    http: reqwest::Client,
+    /// `/` on Traefik's web entry point.
+    url: String,
+}
+
+async fn with_traefik(prefix: &str) -> Option<Plane> {
+    let (client, setup, ns) = start(prefix).await?;
+    let traefik = Traefik::start(&client, &setup, ns.name()).await;
+    let readiness = Readiness::watch(&client, ns.name());
+    let url = traefik.url("/");
+    Some(Plane {
+        client,
+        setup,
+        ns,
+        traefik,
+        readiness,
+        http: reqwest::Client::new(),
+        url,
+    })
 }
 
 fn manifests(files: &[(&str, &str)]) -> Manifests {
@@ -155,11 +185,78 @@ async fn assert_split(
 ) {
     let counts = measure(http, url, host, headers, SPLIT_REQUESTS).await;
     let served = counts.get(canary).copied().unwrap_or(0);
+    report_split(what, headers, weight, served);
     assert!(
         within_binomial(SPLIT_REQUESTS, served, weight),
         "{what}: version {canary} served {served} of {SPLIT_REQUESTS} requests, expected {weight} % \
          within {}σ: {counts:?}",
         dataplane::BINOMIAL_Z
+    );
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "the figures docs/benchmarks.md reports"
+)]
+fn report_split(what: &str, headers: &[(&str, &str)], weight: i64, served: usize) {
+    eprintln!("SPLIT {what} headers={headers:?} weight={weight} canary={served}/{SPLIT_REQUESTS}");
+}
+
+/// `apply DIR --wait` of a release that must succeed.
+async fn apply_ok(ns: &str, release: &Manifests) {
+    assert_exit(&finish(apply_wait(ns, release.path(), &[])).await, 0);
+}
+
+fn assert_exit(run: &Finished, code: i32) {
+    assert_eq!(run.code, Some(code), "{}\n{}", run.stdout, run.stderr);
+}
+
+fn through(url: &str, host: Option<&str>) -> Target {
+    Target::Proxy {
+        url: url.to_string(),
+        host: host.map(str::to_string),
+    }
+}
+
+/// Ends a scenario: once the pods of `gone` are gone and 3 s more, stops the stream and
+/// checks its figures against `max`.
+async fn settle(
+    client: &Client,
+    ns: &str,
+    stream: SteadyStream,
+    gone: &str,
+    scenario: &str,
+    readiness: &Readiness,
+    max: &Thresholds,
+) -> Figures {
+    dataplane::wait_pods_gone(client, ns, gone).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let figures = stream.finish(scenario, readiness).await;
+    assert_figures(&figures, max);
+    figures
+}
+
+/// Applies `release` (version 2) to the end while `stream` runs, then settles the scenario:
+/// the stream must have seen both versions.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one scenario's parts, named at the call"
+)]
+async fn release_under_stream(
+    client: &Client,
+    ns: &str,
+    release: &Manifests,
+    stream: SteadyStream,
+    old: &str,
+    scenario: &str,
+    readiness: &Readiness,
+    max: &Thresholds,
+) {
+    apply_ok(ns, release).await;
+    let figures = settle(client, ns, stream, old, scenario, readiness, max).await;
+    assert!(
+        figures.by_version.contains_key("1") && figures.by_version.contains_key("2"),
+        "{scenario}: the stream saw both versions: {figures:?}"
     );
 }
 
@@ -183,21 +280,21 @@ fn assert_figures(f: &Figures, max: &Thresholds) {
     assert!(f.requests > 100, "{}: too few requests: {f:?}", f.scenario);
 }
 
-const CANARY_SERVICES: &str = r#"
-apiVersion: v1
-kind: Service
-metadata: {name: web-stable}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-canary}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: 8080}]
-"#;
+/// A canary release: the stable and canary Services, the router's objects, the Rollout.
+fn canary_release(
+    image: &str,
+    version: &str,
+    routing: &str,
+    steps: &str,
+    objects: &str,
+) -> Manifests {
+    let rollout = canary_rollout(image, version, routing, steps);
+    manifests(&[
+        ("services.yaml", SERVICES),
+        ("traffic.yaml", objects),
+        ("rollout.yaml", &rollout),
+    ])
+}
 
 fn canary_rollout(image: &str, version: &str, routing: &str, steps: &str) -> String {
     format!(
@@ -252,43 +349,35 @@ const TRAEFIK_STOPS: &[(i32, i64)] = &[(1, 25), (3, 75)];
 
 #[tokio::test]
 async fn e2e_dataplane_traefik_router_measured_split_and_zero_failures() {
-    let Some((client, setup, ns)) = start("dataplane-traefik").await else {
+    let Some(Plane {
+        client,
+        setup,
+        ns,
+        traefik,
+        readiness,
+        http,
+        url,
+    }) = with_traefik("dataplane-traefik").await
+    else {
         return;
     };
     let ns = ns.name();
-    let traefik = Traefik::start(&client, &setup, ns).await;
-    let readiness = Readiness::watch(&client, ns);
-    let http = reqwest::Client::new();
-    let url = traefik.url("/");
     let release = |version: &str| {
-        let rollout = canary_rollout(
+        canary_release(
             &setup.image,
             version,
             "        traefik: {weightedTraefikServiceName: web}",
             "        - setWeight: 25\n        - pause: {}\n        - setWeight: 75\n        - pause: {}",
-        );
-        manifests(&[
-            ("services.yaml", CANARY_SERVICES),
-            ("traffic.yaml", TRAEFIK_OBJECTS),
-            ("rollout.yaml", &rollout),
-        ])
+            TRAEFIK_OBJECTS,
+        )
     };
 
-    let first = finish(apply_wait(ns, release("1").path(), &[])).await;
-    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    apply_ok(ns, &release("1")).await;
     serving_only(&traefik, &http, &url, Some(HOST), "1").await;
     let v1 = stable_hash(&client, ns).await;
 
     // A canary through every weight, then promoted; the stream runs until the old pods are gone.
-    let stream = SteadyStream::start(
-        &client,
-        ns,
-        Target::Proxy {
-            url: url.clone(),
-            host: Some(HOST.to_string()),
-        },
-        STREAM_INTERVAL,
-    );
+    let stream = SteadyStream::start(&client, ns, through(&url, Some(HOST)), STREAM_INTERVAL);
     let v2 = release("2");
     let running = Running::start(apply_wait(ns, v2.path(), &[]));
     for (index, weight) in TRAEFIK_STOPS {
@@ -299,34 +388,21 @@ async fn e2e_dataplane_traefik_router_measured_split_and_zero_failures() {
         operate(&client, ns, "web", &Operation::Promote).await;
     }
     let promoted = running.finish().await;
-    assert_eq!(
-        promoted.code,
-        Some(0),
-        "{}\n{}",
-        promoted.stdout,
-        promoted.stderr
-    );
-    dataplane::wait_pods_gone(&client, ns, &v1).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let figures = stream
-        .finish(
-            "Traefik router: canary 25 %, 75 %, promotion, scale-down delay",
-            &readiness,
-        )
-        .await;
-    assert_figures(&figures, &THROUGH_PROXY);
+    assert_exit(&promoted, 0);
+    settle(
+        &client,
+        ns,
+        stream,
+        &v1,
+        "Traefik router: canary 25 %, 75 %, promotion, scale-down delay",
+        &readiness,
+        &THROUGH_PROXY,
+    )
+    .await;
     serving_only(&traefik, &http, &url, Some(HOST), "2").await;
 
     // Version 3, aborted at its first pause: traffic back to version 2, then the canary goes.
-    let stream = SteadyStream::start(
-        &client,
-        ns,
-        Target::Proxy {
-            url: url.clone(),
-            host: Some(HOST.to_string()),
-        },
-        STREAM_INTERVAL,
-    );
+    let stream = SteadyStream::start(&client, ns, through(&url, Some(HOST)), STREAM_INTERVAL);
     let v3 = release("3");
     let running = Running::start(apply_wait(ns, v3.path(), &[]));
     let v3_hash = paused_at(&client, ns, 1).await;
@@ -343,24 +419,20 @@ async fn e2e_dataplane_traefik_router_measured_split_and_zero_failures() {
     .await;
     operate(&client, ns, "web", &Operation::Abort).await;
     let aborted = running.finish().await;
-    assert_eq!(
-        aborted.code,
-        Some(1),
-        "{}\n{}",
-        aborted.stdout,
-        aborted.stderr
-    );
+    assert_exit(&aborted, 1);
     traefik.wait_for_weights(0).await;
-    dataplane::wait_pods_gone(&client, ns, &v3_hash).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let figures = stream
-        .finish(
-            "Traefik router: canary 25 %, abort, abort scale-down delay",
-            &readiness,
-        )
-        .await;
-    assert_figures(&figures, &THROUGH_PROXY);
+    settle(
+        &client,
+        ns,
+        stream,
+        &v3_hash,
+        "Traefik router: canary 25 %, abort, abort scale-down delay",
+        &readiness,
+        &THROUGH_PROXY,
+    )
+    .await;
     serving_only(&traefik, &http, &url, Some(HOST), "2").await;
+    assert!(!traefik.logged_its_token(), "Traefik printed its token");
 }
 
 // Gateway API through Traefik's Gateway provider: an HTTPRoute's backendRefs weights and a
@@ -414,18 +486,23 @@ const GATEWAY_STOPS: &[(i32, i64, bool)] = &[(1, 30, false), (3, 30, true), (5, 
 
 #[tokio::test]
 async fn e2e_dataplane_gateway_api_through_traefik_split_header_route_zero_failures() {
-    let Some((client, setup, ns)) = start("dataplane-gateway").await else {
+    let Some(Plane {
+        client,
+        setup,
+        ns,
+        traefik,
+        readiness,
+        http,
+        url,
+    }) = with_traefik("dataplane-gateway").await
+    else {
         return;
     };
     let ns = ns.name();
-    let traefik = Traefik::start(&client, &setup, ns).await;
-    let readiness = Readiness::watch(&client, ns);
     let class = gateway_class(&client).await;
     let objects = gateway_objects(&class, traefik.web_port);
-    let http = reqwest::Client::new();
-    let url = traefik.url("/");
     let release = |version: &str| {
-        let rollout = canary_rollout(
+        canary_release(
             &setup.image,
             version,
             "        managedRoutes: [{name: beta}]\n        gatewayApi: {httpRoute: web}",
@@ -435,28 +512,15 @@ async fn e2e_dataplane_gateway_api_through_traefik_split_header_route_zero_failu
         - pause: {}
         - setWeight: 70
         - pause: {}"#,
-        );
-        manifests(&[
-            ("services.yaml", CANARY_SERVICES),
-            ("traffic.yaml", &objects),
-            ("rollout.yaml", &rollout),
-        ])
+            &objects,
+        )
     };
 
-    let first = finish(apply_wait(ns, release("1").path(), &[])).await;
-    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    apply_ok(ns, &release("1")).await;
     serving_only(&traefik, &http, &url, None, "1").await;
     let v1 = stable_hash(&client, ns).await;
 
-    let stream = SteadyStream::start(
-        &client,
-        ns,
-        Target::Proxy {
-            url: url.clone(),
-            host: None,
-        },
-        STREAM_INTERVAL,
-    );
+    let stream = SteadyStream::start(&client, ns, through(&url, None), STREAM_INTERVAL);
     let v2 = release("2");
     let running = Running::start(apply_wait(ns, v2.path(), &[]));
     for (index, weight, header_route) in GATEWAY_STOPS {
@@ -474,22 +538,17 @@ async fn e2e_dataplane_gateway_api_through_traefik_split_header_route_zero_failu
         operate(&client, ns, "web", &Operation::Promote).await;
     }
     let promoted = running.finish().await;
-    assert_eq!(
-        promoted.code,
-        Some(0),
-        "{}\n{}",
-        promoted.stdout,
-        promoted.stderr
-    );
-    dataplane::wait_pods_gone(&client, ns, &v1).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let figures = stream
-        .finish(
-            "Gateway API via Traefik: canary 30 %, header route, 70 %, promotion, scale-down delay",
-            &readiness,
-        )
-        .await;
-    assert_figures(&figures, &THROUGH_PROXY);
+    assert_exit(&promoted, 0);
+    settle(
+        &client,
+        ns,
+        stream,
+        &v1,
+        "Gateway API via Traefik: canary 30 %, header route, 70 %, promotion, scale-down delay",
+        &readiness,
+        &THROUGH_PROXY,
+    )
+    .await;
     serving_only(&traefik, &http, &url, None, "2").await;
     // After the promotion the header route is gone: X-Beta reaches version 2 like the rest.
     assert_split(
@@ -510,32 +569,33 @@ async fn e2e_dataplane_gateway_api_through_traefik_split_header_route_zero_failu
 /// Traefik that supports it shows here.
 #[tokio::test]
 async fn e2e_dataplane_gateway_mirror_route_is_unsupported_by_traefik() {
-    let Some((client, setup, ns)) = start("dataplane-mirror").await else {
+    let Some(Plane {
+        client,
+        setup,
+        ns,
+        traefik,
+        readiness: _,
+        http,
+        url,
+    }) = with_traefik("dataplane-mirror").await
+    else {
         return;
     };
     let ns = ns.name();
-    let traefik = Traefik::start(&client, &setup, ns).await;
     let class = gateway_class(&client).await;
     let objects = gateway_objects(&class, traefik.web_port);
-    let http = reqwest::Client::new();
-    let url = traefik.url("/");
     let release = |version: &str| {
-        let rollout = canary_rollout(
+        canary_release(
             &setup.image,
             version,
             "        managedRoutes: [{name: mirror}]\n        gatewayApi: {httpRoute: web}",
             r#"        - setWeight: 20
         - setMirrorRoute: {name: mirror, percentage: 50, match: [{method: {exact: GET}}]}
         - pause: {}"#,
-        );
-        manifests(&[
-            ("services.yaml", CANARY_SERVICES),
-            ("traffic.yaml", &objects),
-            ("rollout.yaml", &rollout),
-        ])
+            &objects,
+        )
     };
-    let first = finish(apply_wait(ns, release("1").path(), &[])).await;
-    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    apply_ok(ns, &release("1")).await;
     serving_only(&traefik, &http, &url, None, "1").await;
 
     let v2 = release("2");
@@ -563,13 +623,7 @@ async fn e2e_dataplane_gateway_mirror_route_is_unsupported_by_traefik() {
     );
     operate(&client, ns, "web", &Operation::Abort).await;
     let aborted = running.finish().await;
-    assert_eq!(
-        aborted.code,
-        Some(1),
-        "{}\n{}",
-        aborted.stdout,
-        aborted.stderr
-    );
+    assert_exit(&aborted, 1);
 }
 
 // Blue-green through Traefik: an IngressRoute to the active Service.
@@ -602,14 +656,19 @@ spec:
 
 #[tokio::test]
 async fn e2e_dataplane_blue_green_switch_through_traefik_zero_failures() {
-    let Some((client, setup, ns)) = start("dataplane-bluegreen").await else {
+    let Some(Plane {
+        client,
+        setup,
+        ns,
+        traefik,
+        readiness,
+        http,
+        url,
+    }) = with_traefik("dataplane-bluegreen").await
+    else {
         return;
     };
     let ns = ns.name();
-    let traefik = Traefik::start(&client, &setup, ns).await;
-    let readiness = Readiness::watch(&client, ns);
-    let http = reqwest::Client::new();
-    let url = traefik.url("/");
     let release = |version: &str| {
         let rollout = format!(
             r#"
@@ -635,35 +694,23 @@ spec:
         ])
     };
 
-    let first = finish(apply_wait(ns, release("1").path(), &[])).await;
-    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    apply_ok(ns, &release("1")).await;
     serving_only(&traefik, &http, &url, Some(HOST), "1").await;
     let v1 = stable_hash(&client, ns).await;
 
-    let stream = SteadyStream::start(
+    let scenario = "blue-green via Traefik: switch, scale-down delay";
+    let stream = SteadyStream::start(&client, ns, through(&url, Some(HOST)), STREAM_INTERVAL);
+    release_under_stream(
         &client,
         ns,
-        Target::Proxy {
-            url: url.clone(),
-            host: Some(HOST.to_string()),
-        },
-        STREAM_INTERVAL,
-    );
-    let second = finish(apply_wait(ns, release("2").path(), &[])).await;
-    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
-    dataplane::wait_pods_gone(&client, ns, &v1).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let figures = stream
-        .finish(
-            "blue-green via Traefik: switch, scale-down delay",
-            &readiness,
-        )
-        .await;
-    assert_figures(&figures, &THROUGH_PROXY);
-    assert!(
-        figures.by_version.contains_key("1") && figures.by_version.contains_key("2"),
-        "the stream saw the switch: {figures:?}"
-    );
+        &release("2"),
+        stream,
+        &v1,
+        scenario,
+        &readiness,
+        &THROUGH_PROXY,
+    )
+    .await;
     serving_only(&traefik, &http, &url, Some(HOST), "2").await;
 }
 
@@ -708,30 +755,23 @@ spec:
         manifests(&[("service.yaml", BASIC_SERVICE), ("rollout.yaml", &rollout)])
     };
 
-    let first = finish(apply_wait(ns, release("1").path(), &[])).await;
-    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    apply_ok(ns, &release("1")).await;
     let v1 = stable_hash(&client, ns).await;
-    let stream = SteadyStream::start(
+    let service = Target::EndpointSlices {
+        service: "web".to_string(),
+    };
+    let stream = SteadyStream::start(&client, ns, service, STREAM_INTERVAL);
+    let scenario = "basic canary, EndpointSlice client: 50 %, promotion";
+    let max = &ENDPOINT_SLICE_CLIENT;
+    release_under_stream(
         &client,
         ns,
-        Target::EndpointSlices {
-            service: "web".to_string(),
-        },
-        STREAM_INTERVAL,
-    );
-    let second = finish(apply_wait(ns, release("2").path(), &[])).await;
-    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
-    dataplane::wait_pods_gone(&client, ns, &v1).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let figures = stream
-        .finish(
-            "basic canary, EndpointSlice client: 50 %, promotion",
-            &readiness,
-        )
-        .await;
-    assert_figures(&figures, &ENDPOINT_SLICE_CLIENT);
-    assert!(
-        figures.by_version.contains_key("1") && figures.by_version.contains_key("2"),
-        "the stream saw both versions: {figures:?}"
-    );
+        &release("2"),
+        stream,
+        &v1,
+        scenario,
+        &readiness,
+        max,
+    )
+    .await;
 }

@@ -9,6 +9,7 @@
 //! build recipe); its providers watch only that namespace, so tests run side by side.
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,6 +120,7 @@ pub(crate) struct Traefik {
     pub(crate) web_port: u16,
     api_port: u16,
     dir: tempfile::TempDir,
+    token: String,
     http: reqwest::Client,
 }
 
@@ -242,6 +244,7 @@ impl Traefik {
         });
         let config_path = dir.path().join("traefik.yml");
         std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+        std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let log = std::fs::File::create(dir.path().join("traefik.log")).unwrap();
         let child = Command::new(&setup.traefik)
             .arg(format!("--configFile={}", config_path.display()))
@@ -258,6 +261,7 @@ impl Traefik {
             web_port,
             api_port,
             dir,
+            token,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
@@ -281,9 +285,18 @@ impl Traefik {
         traefik
     }
 
-    /// Traefik's log so far.
-    pub(crate) fn log(&self) -> String {
+    fn raw_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("traefik.log")).unwrap_or_default()
+    }
+
+    /// Traefik's log so far (the token masked, should Traefik ever print it).
+    pub(crate) fn log(&self) -> String {
+        self.raw_log().replace(&self.token, "[token]")
+    }
+
+    /// Whether Traefik printed its ServiceAccount token.
+    pub(crate) fn logged_its_token(&self) -> bool {
+        self.raw_log().contains(&self.token)
     }
 
     /// The URL of `path` on the `web` entry point.
