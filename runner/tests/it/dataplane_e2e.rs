@@ -12,12 +12,13 @@
 //!   failed requests and requests that reached a pod after it stopped being Ready are counted
 //!   and must not exceed the thresholds below (the figures are in docs/benchmarks.md).
 //!
-//! The servers keep serving for `DRAIN` after SIGTERM (failing readiness), as servers behind a
-//! load balancer must: Traefik applies endpoint changes after a watch event and its providers'
-//! 2 s throttle, so a pod deleted the moment it leaves the endpoints would drop requests no
-//! matter what the runner does. The runner's part is the order: traffic moves first, pods go
-//! after the scale-down delay (`scaleDownDelaySeconds`, `abortScaleDownDelaySeconds`), which
-//! is longer than Traefik's propagation, so no request should reach a pod that is not Ready.
+//! The runner's part is the order: through a router, traffic moves first and pods go after the
+//! scale-down delay (`scaleDownDelaySeconds`, `abortScaleDownDelaySeconds`), which is longer
+//! than Traefik's propagation (a watch event, then its providers' 2 s throttle), so no request
+//! reaches a pod that is not Ready. With an abort delay of 0, requests did reach exited canary
+//! pods (502s). The servers also keep serving for `DRAIN` after SIGTERM (failing readiness), as
+//! servers behind a load balancer should: a basic canary has no router, its old pods go as soon
+//! as they leave the endpoints, and a Service-level client learns that a moment later.
 
 use std::time::Duration;
 
