@@ -10,6 +10,7 @@ mod controller_e2e;
 mod controller_install;
 mod controller_pods_e2e;
 mod crds;
+mod dataplane_e2e;
 mod drive_e2e;
 mod drive_existing_e2e;
 mod driver;

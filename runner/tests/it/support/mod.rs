@@ -1,6 +1,7 @@
 //! Helpers shared by the integration test modules.
 
 pub(crate) mod cluster;
+pub(crate) mod dataplane;
 pub(crate) mod faultproxy;
 pub(crate) mod github_openapi;
 pub(crate) mod npm;

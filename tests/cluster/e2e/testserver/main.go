@@ -1,11 +1,20 @@
-// Command testserver is a tiny container program for the process pod end-to-end test: it
+// Command testserver is a tiny container program for the process pod end-to-end tests: it
 // prints its environment, serves on $POD_IP:8080 (GET /healthz: 503 until READY_AFTER has
 // passed, then 200; GET /info: what it sees; GET /whoami: who the apiserver says its
 // service account token is, with in-cluster config), and exits 0 on SIGTERM.
+//
+// For the data plane tests (rollout-runner's runner/tests/it/dataplane_e2e.rs) it is also the
+// application being released: any other path answers {"pod", "version", "terminating"} (pod =
+// hostname, version = $VERSION, terminating = SIGTERM received) and is counted per path
+// (GET /counts: the counts, read on the pod IP to see mirrored requests). With
+// DRAIN_AFTER_TERM set, SIGTERM makes /healthz fail and the server keeps serving that long,
+// then shuts down gracefully (finishing requests in flight), as servers behind a load balancer
+// do while endpoints are removed.
 package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -16,6 +25,8 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -38,8 +49,15 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("listening on", l.Addr(), "as uid", os.Getuid())
+	var terminating atomic.Bool
+	var countsMu sync.Mutex
+	counts := map[string]int{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if terminating.Load() {
+			http.Error(w, "terminating", http.StatusServiceUnavailable)
+			return
+		}
 		if time.Now().Before(ready) {
 			http.Error(w, "not ready yet", http.StatusServiceUnavailable)
 			return
@@ -67,11 +85,38 @@ func main() {
 		}
 		w.Write(out)
 	})
+	host, _ := os.Hostname()
+	version := os.Getenv("VERSION")
+	mux.HandleFunc("/counts", func(w http.ResponseWriter, r *http.Request) {
+		countsMu.Lock()
+		defer countsMu.Unlock()
+		_ = json.NewEncoder(w).Encode(counts)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		countsMu.Lock()
+		counts[r.URL.Path]++
+		countsMu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"pod": host, "version": version,
+			"terminating": terminating.Load()})
+	})
+	srv := &http.Server{Handler: mux}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
-	go func() { _ = http.Serve(l, mux) }()
+	go func() { _ = srv.Serve(l) }()
 	<-sig
-	fmt.Println("got SIGTERM, exiting")
+	drain, err := time.ParseDuration(os.Getenv("DRAIN_AFTER_TERM"))
+	if err != nil || drain <= 0 {
+		fmt.Println("got SIGTERM, exiting")
+		return
+	}
+	terminating.Store(true)
+	fmt.Println("got SIGTERM, serving", drain, "more, then exiting")
+	time.Sleep(drain)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+	fmt.Println("drained, exiting")
 }
 
 // whoami posts a SelfSubjectReview with the in-cluster credentials.
