@@ -70,6 +70,11 @@ pub(crate) struct ControllerArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     workers: u16,
 
+    /// `/healthz` fails (so the kubelet restarts the replica) while one reconcile has been
+    /// running longer than this: the reconcile loop is stuck.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    stuck_reconcile_after: String,
+
     /// This replica's `holderIdentity` in Leases. Default: `controller/<hostname>/<pid>`.
     #[arg(long, value_name = "NAME")]
     identity: Option<String>,
@@ -77,6 +82,7 @@ pub(crate) struct ControllerArgs {
 
 pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<ExitStatus> {
     let lease_duration = parse_duration(&args.lease_duration, "--lease-duration")?;
+    let stuck_after = parse_duration(&args.stuck_reconcile_after, "--stuck-reconcile-after")?;
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         let connection = ConnectionArgs {
@@ -95,7 +101,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<ExitStatus> {
             })
             .or_else(|| args.namespaces.first().cloned())
             .unwrap_or_else(|| config.default_namespace.clone());
-        let health = Arc::new(Health::default());
+        let health = Arc::new(Health::new(stuck_after));
         let client = controller::counted_client(config, &health)
             .context("cannot build a Kubernetes client")?;
         let settings = Settings {

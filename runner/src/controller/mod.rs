@@ -99,24 +99,66 @@ pub fn instance_selector(instance_id: Option<&str>) -> String {
     }
 }
 
-/// A client that counts its requests and responses in `health`'s statistics.
+/// A client that counts its requests and their answers in `health`'s statistics.
 pub fn counted_client(config: kube::Config, health: &Arc<Health>) -> Result<Client, kube::Error> {
-    let requests = Arc::clone(health);
-    let responses = Arc::clone(health);
     Ok(kube::client::ClientBuilder::try_from(config)?
-        .with_layer(&tower::util::MapRequestLayer::new(
-            move |request: http::Request<kube::client::Body>| {
-                requests.stats.request(request.method().as_str());
-                request
-            },
-        ))
-        .with_layer(&tower::util::MapResponseLayer::new(
-            move |response: http::Response<_>| {
-                responses.stats.response(response.status().as_u16());
-                response
-            },
-        ))
+        .with_layer(&CountLayer(Arc::clone(health)))
         .build())
+}
+
+/// Counts every API request with its status code (see [`stats::Stats::request`]).
+#[derive(Clone)]
+struct CountLayer(Arc<Health>);
+
+impl<S> tower::Layer<S> for CountLayer {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Counted {
+            inner,
+            health: Arc::clone(&self.0),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    health: Arc<Health>,
+}
+
+impl<S, B> tower::Service<http::Request<kube::client::Body>> for Counted<S>
+where
+    S: tower::Service<http::Request<kube::client::Body>, Response = http::Response<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
+        let method = request.method().to_string();
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let health = Arc::clone(&self.health);
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let result = answer.await;
+            let code = result.as_ref().map_or(0, |r| r.status().as_u16());
+            health.stats.request(&method, &path, code);
+            result
+        })
+    }
 }
 
 /// What every reconcile shares.
@@ -291,6 +333,7 @@ async fn run_scope<M: Metrics + 'static>(
     );
     let store = controller.store();
     let known = controller.store();
+    let object_metrics = watch_for_metrics(&client, ns, controller.store(), &context.health);
     let health = Arc::clone(&context.health);
     let scope = namespace.clone();
     // Deleted Rollouts get no reconcile: drop their phase from the gauge from time to time.
@@ -350,6 +393,36 @@ async fn run_scope<M: Metrics + 'static>(
         })
         .await;
     pruning.abort();
+    object_metrics.abort();
+}
+
+/// Watch caches of the AnalysisRuns and Experiments in scope for Argo's object gauges (the
+/// Controller's own watches of them keep no store that could be read).
+fn watch_for_metrics(
+    client: &Client,
+    namespace: Option<&str>,
+    rollouts: kube::runtime::reflector::Store<Rollout>,
+    health: &Health,
+) -> tokio::task::JoinHandle<()> {
+    use kube::runtime::WatchStreamExt;
+    let (runs, runs_writer) = kube::runtime::reflector::store();
+    let (experiments, experiments_writer) = kube::runtime::reflector::store();
+    health.stats.add_caches(rollouts, runs, experiments);
+    let runs = kube::runtime::reflector(
+        runs_writer,
+        watcher(api::<AnalysisRun>(client, namespace), watcher::Config::default()),
+    )
+    .default_backoff()
+    .for_each(|_| futures::future::ready(()));
+    let experiments = kube::runtime::reflector(
+        experiments_writer,
+        watcher(api::<Experiment>(client, namespace), watcher::Config::default()),
+    )
+    .default_backoff()
+    .for_each(|_| futures::future::ready(()));
+    tokio::spawn(async move {
+        futures::join!(runs, experiments);
+    })
 }
 
 /// Why a reconcile failed.
@@ -392,6 +465,11 @@ async fn reconcile<M: Metrics + 'static>(
     context: Arc<Context<M>>,
 ) -> Result<Action, ReconcileError> {
     let started = Instant::now();
+    let _running = context.health.stats.begin_reconcile(format!(
+        "{}/{}",
+        rollout.namespace_or_default(),
+        rollout.name()
+    ));
     let result = step(&rollout, &context).await;
     let stats = &context.health.stats;
     match &result {
