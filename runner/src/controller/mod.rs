@@ -43,6 +43,7 @@ use crate::engine::phase::observed_phase;
 use crate::metrics::Metrics;
 use crate::observed::Observed;
 use crate::plan::{Event, EventType};
+use crate::report::notify::Notifier;
 use crate::report::{Reporter, Update};
 
 use claim::{Claim, Claims};
@@ -80,6 +81,8 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// Reconciles running at once (per namespace in scope); 0: no limit.
     pub workers: u16,
+    /// Where the Rollouts' events are notified (subscriptions, GitHub Deployments).
+    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// The leader-election Lease. A dot keeps it apart from every `rollout-runner-<rollout>`
@@ -168,6 +171,7 @@ struct Context<M> {
     claims: Claims,
     health: Arc<Health>,
     workers: u16,
+    notifier: Option<Arc<Notifier>>,
     /// The last other holder seen per Rollout, so its Event is recorded once, not per look.
     holders: Mutex<HashMap<String, String>>,
 }
@@ -217,6 +221,7 @@ pub async fn run<M: Metrics + 'static>(
         ),
         health: Arc::clone(&health),
         workers: settings.workers,
+        notifier: settings.notifier.clone(),
         holders: Mutex::new(HashMap::new()),
     });
     tracing::info!(
@@ -268,6 +273,9 @@ pub async fn run<M: Metrics + 'static>(
         if quit {
             break;
         }
+    }
+    if let Some(notifier) = &settings.notifier {
+        notifier.finish().await;
     }
     // Dropping the receiver makes the manager give the leader Lease up.
     drop(leading);
@@ -590,6 +598,8 @@ async fn step<M: Metrics + 'static>(
     let mut decisions = Decisions {
         stats: &context.health,
         key: &key,
+        notifier: context.notifier.as_deref(),
+        unnotified: None,
     };
     let mut driver =
         Driver::new(&context.cluster, &context.providers, &mut decisions).with_spec_check(&check);
@@ -625,10 +635,29 @@ async fn step<M: Metrics + 'static>(
 }
 
 /// The controller's reporter: every decision goes to the log (Events are written by the
-/// cluster already), measurements to the counters.
+/// cluster already) and to the notifier, measurements to the counters.
 struct Decisions<'a> {
     stats: &'a Health,
     key: &'a str,
+    notifier: Option<&'a Notifier>,
+    /// Events not notified yet, with the Rollout they happened on: they go out with the
+    /// status the pass writes, so a notification shows the phase the event led to.
+    unnotified: Option<(Rollout, Vec<Event>)>,
+}
+
+impl Decisions<'_> {
+    fn notify(&mut self, after: Option<&Rollout>) {
+        if let (Some(notifier), Some((before, events))) = (self.notifier, self.unnotified.take())
+        {
+            notifier.notify(after.unwrap_or(&before), &events);
+        }
+    }
+}
+
+impl Drop for Decisions<'_> {
+    fn drop(&mut self) {
+        self.notify(None);
+    }
 }
 
 impl Reporter for Decisions<'_> {
@@ -640,7 +669,17 @@ impl Reporter for Decisions<'_> {
                     tracing::info!(rollout, action = %action.describe(), "performed");
                 }
             }
-            Update::Events { events, .. } => {
+            Update::Events {
+                events,
+                rollout: subject,
+                ..
+            } => {
+                if self.notifier.is_some() {
+                    let (_, pending) = self
+                        .unnotified
+                        .get_or_insert_with(|| ((*subject).clone(), Vec::new()));
+                    pending.extend(events.iter().cloned());
+                }
                 for event in *events {
                     tracing::info!(
                         rollout,
@@ -652,6 +691,7 @@ impl Reporter for Decisions<'_> {
                 }
             }
             Update::Status { rollout: after, .. } => {
+                self.notify(Some(after));
                 tracing::info!(
                     rollout,
                     phase = %crate::driver::phase_line(after),
