@@ -186,8 +186,7 @@ fn secret_env(variable: &str, what: &str) -> anyhow::Result<Secret> {
         _ => Err(anyhow::anyhow!(
             "{what} needs `{variable}` in the environment (kept secret: never printed)\n\
              hint: in the Helm chart, set it from a Secret (notifications values)"
-        )
-        ,
+        )),
     }
 }
 
@@ -198,14 +197,14 @@ fn notify_config(args: &ControllerArgs) -> anyhow::Result<NotifyConfig> {
         let Some((name, template)) = spec.split_once('=').filter(|(n, t)| {
             !t.is_empty()
                 && !n.is_empty()
-                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         }) else {
             return Err(anyhow::anyhow!(
                 "--notify-webhook `{spec}`: expected NAME=TEMPLATE\n\
                  hint: such as --notify-webhook slack=slack (built-in templates: slack, teams) \
                  or --notify-webhook chat=/etc/rollout-runner/chat.json.j2"
-            )
-            ;
+            ));
         };
         if name == crate::report::notify::CDEVENTS_SERVICE
             || config.webhooks.iter().any(|w| w.name == name)
@@ -213,12 +212,11 @@ fn notify_config(args: &ControllerArgs) -> anyhow::Result<NotifyConfig> {
             return Err(anyhow::anyhow!(
                 "--notify-webhook `{spec}`: the name `{name}` is already taken\n\
                  hint: give every webhook its own name (`cdevents` is the CDEvents sink)"
-            )
-            ;
+            ));
         }
         let url = secret_env(&webhook_url_env(name), &format!("--notify-webhook {name}"))?;
-        let service = WebhookService::new(name, template, url)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let service =
+            WebhookService::new(name, template, url).map_err(|e| anyhow::anyhow!("{e}"))?;
         config.webhooks.push(service);
     }
     if args.notify_cdevents {

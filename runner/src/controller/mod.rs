@@ -418,13 +418,19 @@ fn watch_for_metrics(
     health.stats.add_caches(rollouts, runs, experiments);
     let runs = kube::runtime::reflector(
         runs_writer,
-        watcher(api::<AnalysisRun>(client, namespace), watcher::Config::default()),
+        watcher(
+            api::<AnalysisRun>(client, namespace),
+            watcher::Config::default(),
+        ),
     )
     .default_backoff()
     .for_each(|_| futures::future::ready(()));
     let experiments = kube::runtime::reflector(
         experiments_writer,
-        watcher(api::<Experiment>(client, namespace), watcher::Config::default()),
+        watcher(
+            api::<Experiment>(client, namespace),
+            watcher::Config::default(),
+        ),
     )
     .default_backoff()
     .for_each(|_| futures::future::ready(()));
@@ -647,8 +653,7 @@ struct Decisions<'a> {
 
 impl Decisions<'_> {
     fn notify(&mut self, after: Option<&Rollout>) {
-        if let (Some(notifier), Some((before, events))) = (self.notifier, self.unnotified.take())
-        {
+        if let (Some(notifier), Some((before, events))) = (self.notifier, self.unnotified.take()) {
             notifier.notify(after.unwrap_or(&before), &events);
         }
     }

@@ -342,7 +342,8 @@ impl Stats {
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if let Err(error) = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+        if let Err(error) =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
         {
             tracing::warn!(%error, "cannot encode the metrics");
         }

@@ -22,8 +22,9 @@ fn argo_families(source: &str) -> BTreeMap<String, Vec<String>> {
     };
     let mut families = BTreeMap::new();
     // Descriptors: NewDesc("name", "help", LABELS, nil).
-    let desc = Regex::new(r#"(?s)prometheus\.NewDesc\(\s*"([a-z_]+)",\s*"[^"]*",\s*(.*?),\s*nil,?\s*\)"#)
-        .unwrap();
+    let desc =
+        Regex::new(r#"(?s)prometheus\.NewDesc\(\s*"([a-z_]+)",\s*"[^"]*",\s*(.*?),\s*nil,?\s*\)"#)
+            .unwrap();
     for c in desc.captures_iter(source) {
         families.insert(c[1].to_string(), labels_of(&c[2]));
     }

@@ -9,6 +9,7 @@ mod contract_server;
 mod controller_e2e;
 mod controller_install;
 mod controller_metrics;
+mod controller_notify_e2e;
 mod controller_pods_e2e;
 mod crds;
 mod drive_e2e;

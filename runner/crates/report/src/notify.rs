@@ -171,7 +171,10 @@ pub fn unsupported(subscription: &Subscription) -> Option<String> {
             subscription.key
         ));
     }
-    if !REASONS.iter().any(|r| trigger_of(r) == subscription.trigger) {
+    if !REASONS
+        .iter()
+        .any(|r| trigger_of(r) == subscription.trigger)
+    {
         return Some(format!(
             "trigger `{}` is not one rollout-runner fires (custom triggers with `when` conditions \
              are not supported); it fires `on-<event reason>` for its Rollout events, such as \
@@ -430,7 +433,11 @@ impl NotifyExecutor {
                 ),
             )
             .await?;
-        let id = match found.json.as_array().and_then(|d| d.first()?["id"].as_u64()) {
+        let id = match found
+            .json
+            .as_array()
+            .and_then(|d| d.first()?["id"].as_u64())
+        {
             Some(id) => id,
             None => {
                 let created = self
@@ -669,11 +676,7 @@ impl Notifier {
 
     /// Wait (bounded by the flush timeout) for the queued deliveries.
     pub async fn finish(&self) -> CallCounts {
-        let worker = self
-            .worker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let worker = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(worker) = worker {
             worker.close(self.config.delivery.flush_timeout).await;
         }
@@ -793,7 +796,10 @@ mod tests {
         assert_eq!(trigger_of("RolloutCompleted"), "on-rollout-completed");
         assert_eq!(trigger_of("AnalysisRunFailed"), "on-analysis-run-failed");
         assert_eq!(trigger_of("ScalingReplicaSet"), "on-scaling-replica-set");
-        assert_eq!(trigger_of("RolloutStepCompleted"), "on-rollout-step-completed");
+        assert_eq!(
+            trigger_of("RolloutStepCompleted"),
+            "on-rollout-step-completed"
+        );
     }
 
     #[test]
@@ -803,7 +809,10 @@ mod tests {
                 "notifications.argoproj.io/subscribe.on-rollout-completed.slack",
                 "deploys; ops ;",
             ),
-            ("notifications.argoproj.io/subscribe.on-rollout-aborted.cdevents", ""),
+            (
+                "notifications.argoproj.io/subscribe.on-rollout-aborted.cdevents",
+                "",
+            ),
             ("notifications.argoproj.io/subscribe.email", "a@example.com"),
             ("other", "x"),
         ]
@@ -835,7 +844,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains(":1:"), "{error}");
-        assert!(error.contains("nope") || error.contains("undefined"), "{error}");
+        assert!(
+            error.contains("nope") || error.contains("undefined"),
+            "{error}"
+        );
     }
 
     fn tempfile_with(text: &str) -> std::path::PathBuf {

@@ -262,10 +262,7 @@ pub fn encode(
             for phase in METRIC_PHASES {
                 let on = result.unwrap_or(AnalysisPhase::Pending) == phase;
                 metric_phase.push((
-                    with(
-                        labels.clone(),
-                        &[&metric.name, kind, &dry, phase.as_str()],
-                    ),
+                    with(labels.clone(), &[&metric.name, kind, &dry, phase.as_str()]),
                     if on { 1.0 } else { 0.0 },
                 ));
             }
@@ -454,7 +451,12 @@ mod tests {
         );
         assert_eq!(
             info("OPTIONS", "/api"),
-            ("Unknown".into(), "Unknown".into(), "Unknown".into(), "Unknown")
+            (
+                "Unknown".into(),
+                "Unknown".into(),
+                "Unknown".into(),
+                "Unknown"
+            )
         );
     }
 }
