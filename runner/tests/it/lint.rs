@@ -231,9 +231,9 @@ spec:
         "{messages:#?}"
     );
     assert!(
-        messages
-            .iter()
-            .any(|(s, m, line)| *s == "warning" && m.contains("on-my-custom-trigger") && *line == 9),
+        messages.iter().any(|(s, m, line)| *s == "warning"
+            && m.contains("on-my-custom-trigger")
+            && *line == 9),
         "{messages:#?}"
     );
 }

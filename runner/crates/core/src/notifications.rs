@@ -154,7 +154,6 @@ pub fn unsupported(subscription: &Subscription) -> Option<String> {
     None
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +163,10 @@ mod tests {
         assert_eq!(trigger_of("RolloutCompleted"), "on-rollout-completed");
         assert_eq!(trigger_of("AnalysisRunFailed"), "on-analysis-run-failed");
         assert_eq!(trigger_of("ScalingReplicaSet"), "on-scaling-replica-set");
-        assert_eq!(trigger_of("RolloutStepCompleted"), "on-rollout-step-completed");
+        assert_eq!(
+            trigger_of("RolloutStepCompleted"),
+            "on-rollout-step-completed"
+        );
     }
 
     #[test]
@@ -174,7 +176,10 @@ mod tests {
                 "notifications.argoproj.io/subscribe.on-rollout-completed.slack",
                 "deploys; ops ;",
             ),
-            ("notifications.argoproj.io/subscribe.on-rollout-aborted.cdevents", ""),
+            (
+                "notifications.argoproj.io/subscribe.on-rollout-aborted.cdevents",
+                "",
+            ),
             ("notifications.argoproj.io/subscribe.email", "a@example.com"),
             ("notifications.argoproj.io/subscribe.on-custom.chat", ""),
             ("other", "x"),
