@@ -10,6 +10,10 @@ use clap::Args;
 use crate::cluster::lease::default_identity;
 use crate::controller::{self, Settings, serve::Health};
 use crate::error::ExitStatus;
+use crate::report::delivery::Secret;
+use crate::report::notify::{
+    CdeventsService, GithubDeployments, Notifier, NotifyConfig, WebhookService,
+};
 
 use super::apply::parse_duration;
 use super::connection::ConnectionArgs;
@@ -70,6 +74,55 @@ pub(crate) struct ControllerArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     workers: u16,
 
+    /// `/healthz` fails (so the kubelet restarts the replica) while one reconcile has been
+    /// running longer than this: the reconcile loop is stuck.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    stuck_reconcile_after: String,
+
+    /// Notify a webhook named NAME (in `notifications.argoproj.io/subscribe.<trigger>.NAME`
+    /// annotations) with a body rendered from TEMPLATE: `slack` or `teams` (built in) or a
+    /// minijinja file that renders JSON. Its URL is read from `ROLLOUT_RUNNER_NOTIFY_<NAME>_URL`
+    /// (NAME upper-cased, `-` as `_`) and never printed. Repeatable.
+    #[arg(long, value_name = "NAME=TEMPLATE", help_heading = "Notifications")]
+    notify_webhook: Vec<String>,
+
+    /// Send CDEvents (CloudEvents HTTP binding) to `ROLLOUT_RUNNER_NOTIFY_CDEVENTS_URL` for the
+    /// Rollouts subscribed with `notifications.argoproj.io/subscribe.<trigger>.cdevents`.
+    #[arg(long, help_heading = "Notifications")]
+    notify_cdevents: bool,
+
+    /// The CDEvents `source` of the events.
+    #[arg(
+        long,
+        value_name = "URI",
+        default_value = "rollout-runner/controller",
+        help_heading = "Notifications"
+    )]
+    notify_cdevents_source: String,
+
+    /// Post GitHub Deployment statuses for Rollouts annotated `rollout-runner.io/commit` (and
+    /// `rollout-runner.io/repository`), with the token in `ROLLOUT_RUNNER_NOTIFY_GITHUB_TOKEN`.
+    #[arg(long, help_heading = "Notifications")]
+    notify_github: bool,
+
+    /// The GitHub API (`https://HOST/api/v3` for GitHub Enterprise Server).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://api.github.com",
+        help_heading = "Notifications"
+    )]
+    notify_github_api_url: String,
+
+    /// The repository (`owner/name`) of Rollouts without `rollout-runner.io/repository`.
+    #[arg(long, value_name = "OWNER/NAME", help_heading = "Notifications")]
+    notify_github_repository: Option<String>,
+
+    /// The Deployment environment of Rollouts without `rollout-runner.io/environment`.
+    /// Default: the Rollout's namespace.
+    #[arg(long, value_name = "NAME", help_heading = "Notifications")]
+    notify_github_environment: Option<String>,
+
     /// This replica's `holderIdentity` in Leases. Default: `controller/<hostname>/<pid>`.
     #[arg(long, value_name = "NAME")]
     identity: Option<String>,
@@ -77,6 +130,8 @@ pub(crate) struct ControllerArgs {
 
 pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<ExitStatus> {
     let lease_duration = parse_duration(&args.lease_duration, "--lease-duration")?;
+    let stuck_after = parse_duration(&args.stuck_reconcile_after, "--stuck-reconcile-after")?;
+    let notify = notify_config(&args)?;
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         let connection = ConnectionArgs {
@@ -95,7 +150,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<ExitStatus> {
             })
             .or_else(|| args.namespaces.first().cloned())
             .unwrap_or_else(|| config.default_namespace.clone());
-        let health = Arc::new(Health::default());
+        let health = Arc::new(Health::new(stuck_after));
         let client = controller::counted_client(config, &health)
             .context("cannot build a Kubernetes client")?;
         let settings = Settings {
@@ -108,9 +163,75 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<ExitStatus> {
                 .unwrap_or_else(|| format!("controller/{}", default_identity())),
             metrics_addr: Some(args.metrics_addr),
             workers: args.workers,
+            notifier: (!notify.is_empty()).then(|| Notifier::start(notify)),
         };
         let providers = super::apply::cluster_metrics(&client);
         controller::run(client, providers, settings, health, super::interrupted()).await?;
         Ok(ExitStatus::Success)
     })
+}
+
+/// The environment variable holding the URL of the webhook `name`.
+pub(crate) fn webhook_url_env(name: &str) -> String {
+    format!(
+        "ROLLOUT_RUNNER_NOTIFY_{}_URL",
+        name.to_uppercase().replace('-', "_")
+    )
+}
+
+/// A secret from the environment, or a usage error naming the variable.
+fn secret_env(variable: &str, what: &str) -> anyhow::Result<Secret> {
+    match std::env::var(variable) {
+        Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
+        _ => Err(anyhow::anyhow!(
+            "{what} needs `{variable}` in the environment (kept secret: never printed)\n\
+             hint: in the Helm chart, set it from a Secret (notifications values)"
+        )),
+    }
+}
+
+/// The notification services of the flags, checked before the cluster is touched.
+fn notify_config(args: &ControllerArgs) -> anyhow::Result<NotifyConfig> {
+    let mut config = NotifyConfig::default();
+    for spec in &args.notify_webhook {
+        let Some((name, template)) = spec.split_once('=').filter(|(n, t)| {
+            !t.is_empty()
+                && !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }) else {
+            return Err(anyhow::anyhow!(
+                "--notify-webhook `{spec}`: expected NAME=TEMPLATE\n\
+                 hint: such as --notify-webhook slack=slack (built-in templates: slack, teams) \
+                 or --notify-webhook chat=/etc/rollout-runner/chat.json.j2"
+            ));
+        };
+        if name == crate::report::notify::CDEVENTS_SERVICE
+            || config.webhooks.iter().any(|w| w.name == name)
+        {
+            return Err(anyhow::anyhow!(
+                "--notify-webhook `{spec}`: the name `{name}` is already taken\n\
+                 hint: give every webhook its own name (`cdevents` is the CDEvents sink)"
+            ));
+        }
+        let url = secret_env(&webhook_url_env(name), &format!("--notify-webhook {name}"))?;
+        let service =
+            WebhookService::new(name, template, url).map_err(|e| anyhow::anyhow!("{e}"))?;
+        config.webhooks.push(service);
+    }
+    if args.notify_cdevents {
+        config.cdevents = Some(CdeventsService {
+            url: secret_env("ROLLOUT_RUNNER_NOTIFY_CDEVENTS_URL", "--notify-cdevents")?,
+            source: args.notify_cdevents_source.clone(),
+        });
+    }
+    if args.notify_github {
+        config.github = Some(GithubDeployments {
+            api_url: args.notify_github_api_url.clone(),
+            token: secret_env("ROLLOUT_RUNNER_NOTIFY_GITHUB_TOKEN", "--notify-github")?,
+            repository: args.notify_github_repository.clone(),
+            environment: args.notify_github_environment.clone(),
+        });
+    }
+    Ok(config)
 }

@@ -43,6 +43,7 @@ use crate::engine::phase::observed_phase;
 use crate::metrics::Metrics;
 use crate::observed::Observed;
 use crate::plan::{Event, EventType};
+use crate::report::notify::Notifier;
 use crate::report::{Reporter, Update};
 
 use claim::{Claim, Claims};
@@ -80,6 +81,8 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// Reconciles running at once (per namespace in scope); 0: no limit.
     pub workers: u16,
+    /// Where the Rollouts' events are notified (subscriptions, GitHub Deployments).
+    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// The leader-election Lease. A dot keeps it apart from every `rollout-runner-<rollout>`
@@ -99,26 +102,68 @@ pub fn instance_selector(instance_id: Option<&str>) -> String {
     }
 }
 
-/// A client that counts its requests and responses in `health`'s statistics.
+/// A client that counts its requests and their answers in `health`'s statistics.
 pub fn counted_client(config: kube::Config, health: &Arc<Health>) -> Result<Client, kube::Error> {
-    let requests = Arc::clone(health);
-    let responses = Arc::clone(health);
     Ok(kube::client::ClientBuilder::try_from(config)?
         .with_layer(&crate::cluster::retry_after::RetryAfterLayer)
         .with_layer(&crate::cluster::requests::RequestCounts::default().layer())
-        .with_layer(&tower::util::MapRequestLayer::new(
-            move |request: http::Request<kube::client::Body>| {
-                requests.stats.request(request.method().as_str());
-                request
-            },
-        ))
-        .with_layer(&tower::util::MapResponseLayer::new(
-            move |response: http::Response<_>| {
-                responses.stats.response(response.status().as_u16());
-                response
-            },
-        ))
+        .with_layer(&CountLayer(Arc::clone(health)))
         .build())
+}
+
+/// Counts every API request with its status code (see [`stats::Stats::request`]).
+#[derive(Clone)]
+struct CountLayer(Arc<Health>);
+
+impl<S> tower::Layer<S> for CountLayer {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Counted {
+            inner,
+            health: Arc::clone(&self.0),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    health: Arc<Health>,
+}
+
+impl<S, B> tower::Service<http::Request<kube::client::Body>> for Counted<S>
+where
+    S: tower::Service<http::Request<kube::client::Body>, Response = http::Response<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
+        let method = request.method().to_string();
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let health = Arc::clone(&self.health);
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let result = answer.await;
+            let code = result.as_ref().map_or(0, |r| r.status().as_u16());
+            health.stats.request(&method, &path, code);
+            result
+        })
+    }
 }
 
 /// What every reconcile shares.
@@ -129,6 +174,7 @@ struct Context<M> {
     claims: Claims,
     health: Arc<Health>,
     workers: u16,
+    notifier: Option<Arc<Notifier>>,
     /// The last other holder seen per Rollout, so its Event is recorded once, not per look.
     holders: Mutex<HashMap<String, String>>,
 }
@@ -182,6 +228,7 @@ pub async fn run<M: Metrics + 'static>(
         ),
         health: Arc::clone(&health),
         workers: settings.workers,
+        notifier: settings.notifier.clone(),
         holders: Mutex::new(HashMap::new()),
     });
     tracing::info!(
@@ -233,6 +280,9 @@ pub async fn run<M: Metrics + 'static>(
         if quit {
             break;
         }
+    }
+    if let Some(notifier) = &settings.notifier {
+        notifier.finish().await;
     }
     // Dropping the receiver makes the manager give the leader Lease up.
     drop(leading);
@@ -295,6 +345,7 @@ async fn run_scope<M: Metrics + 'static>(
     let controller = Controller::for_stream(feeds.rollouts, caches.rollouts.store());
     let store = controller.store();
     let known = controller.store();
+    let object_metrics = watch_for_metrics(&client, ns, controller.store(), &context.health);
     let health = Arc::clone(&context.health);
     let scope = namespace.clone();
     // Deleted Rollouts get no reconcile: drop their phase from the gauge from time to time.
@@ -365,6 +416,42 @@ async fn run_scope<M: Metrics + 'static>(
         })
         .await;
     pruning.abort();
+    object_metrics.abort();
+}
+
+/// Watch caches of the AnalysisRuns and Experiments in scope for Argo's object gauges (the
+/// Controller's own watches of them keep no store that could be read).
+fn watch_for_metrics(
+    client: &Client,
+    namespace: Option<&str>,
+    rollouts: kube::runtime::reflector::Store<Rollout>,
+    health: &Health,
+) -> tokio::task::JoinHandle<()> {
+    use kube::runtime::WatchStreamExt;
+    let (runs, runs_writer) = kube::runtime::reflector::store();
+    let (experiments, experiments_writer) = kube::runtime::reflector::store();
+    health.stats.add_caches(rollouts, runs, experiments);
+    let runs = kube::runtime::reflector(
+        runs_writer,
+        watcher(
+            api::<AnalysisRun>(client, namespace),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .for_each(|_| futures::future::ready(()));
+    let experiments = kube::runtime::reflector(
+        experiments_writer,
+        watcher(
+            api::<Experiment>(client, namespace),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .for_each(|_| futures::future::ready(()));
+    tokio::spawn(async move {
+        futures::join!(runs, experiments);
+    })
 }
 
 /// Why a reconcile failed.
@@ -407,6 +494,11 @@ async fn reconcile<M: Metrics + 'static>(
     context: Arc<Context<M>>,
 ) -> Result<Action, ReconcileError> {
     let started = Instant::now();
+    let _running = context.health.stats.begin_reconcile(format!(
+        "{}/{}",
+        rollout.namespace_or_default(),
+        rollout.name()
+    ));
     let result = step(&rollout, &context).await;
     let stats = &context.health.stats;
     match &result {
@@ -537,6 +629,8 @@ async fn step<M: Metrics + 'static>(
     let mut decisions = Decisions {
         stats: &context.health,
         key: &key,
+        notifier: context.notifier.as_deref(),
+        unnotified: None,
     };
     let mut driver =
         Driver::new(&*cluster, &context.providers, &mut decisions).with_spec_check(&check);
@@ -579,10 +673,28 @@ impl Reporter for Silent {
 }
 
 /// The controller's reporter: every decision goes to the log (Events are written by the
-/// cluster already), measurements to the counters.
+/// cluster already) and to the notifier, measurements to the counters.
 struct Decisions<'a> {
     stats: &'a Health,
     key: &'a str,
+    notifier: Option<&'a Notifier>,
+    /// Events not notified yet, with the Rollout they happened on: they go out with the
+    /// status the pass writes, so a notification shows the phase the event led to.
+    unnotified: Option<(Rollout, Vec<Event>)>,
+}
+
+impl Decisions<'_> {
+    fn notify(&mut self, after: Option<&Rollout>) {
+        if let (Some(notifier), Some((before, events))) = (self.notifier, self.unnotified.take()) {
+            notifier.notify(after.unwrap_or(&before), &events);
+        }
+    }
+}
+
+impl Drop for Decisions<'_> {
+    fn drop(&mut self) {
+        self.notify(None);
+    }
 }
 
 impl Reporter for Decisions<'_> {
@@ -594,7 +706,17 @@ impl Reporter for Decisions<'_> {
                     tracing::info!(rollout, action = %action.describe(), "performed");
                 }
             }
-            Update::Events { events, .. } => {
+            Update::Events {
+                events,
+                rollout: subject,
+                ..
+            } => {
+                if self.notifier.is_some() {
+                    let (_, pending) = self
+                        .unnotified
+                        .get_or_insert_with(|| ((*subject).clone(), Vec::new()));
+                    pending.extend(events.iter().cloned());
+                }
                 for event in *events {
                     tracing::info!(
                         rollout,
@@ -606,6 +728,7 @@ impl Reporter for Decisions<'_> {
                 }
             }
             Update::Status { rollout: after, .. } => {
+                self.notify(Some(after));
                 tracing::info!(
                     rollout,
                     phase = %crate::driver::phase_line(after),

@@ -32,8 +32,8 @@ use crate::support::runner::{
 const LEASE_SECONDS: u64 = 3;
 
 /// A controller process scoped to `ns` (its leader Lease there too).
-struct Controller {
-    running: Running,
+pub(crate) struct Controller {
+    pub(crate) running: Running,
     metrics: SocketAddr,
     identity: String,
 }
@@ -45,6 +45,16 @@ fn free_port() -> SocketAddr {
 
 impl Controller {
     fn start(ns: &str, identity: &str) -> Self {
+        Self::start_with(ns, identity, &[], &[])
+    }
+
+    /// A controller with more arguments and environment variables.
+    pub(crate) fn start_with(
+        ns: &str,
+        identity: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let metrics = free_port();
         let lease = format!("{LEASE_SECONDS}s");
         let metrics_addr = metrics.to_string();
@@ -67,7 +77,9 @@ impl Controller {
                 "ROLLOUT_RUNNER_LOG",
                 "info,rollout_runner::driver=debug,rollout_runner::api=debug",
             )
-            .env("ROLLOUT_RUNNER_LOG_FORMAT", "json");
+            .env("ROLLOUT_RUNNER_LOG_FORMAT", "json")
+            .args(args)
+            .envs(env.iter().copied());
         Self {
             running: Running::start(process),
             metrics,
@@ -75,14 +87,14 @@ impl Controller {
         }
     }
 
-    async fn wait_for_leadership(&mut self) -> bool {
+    pub(crate) async fn wait_for_leadership(&mut self) -> bool {
         self.running
             .wait_for_lines(1, |l| l.contains("elected leader"))
             .await
     }
 
     /// `GET path` on the controller's HTTP port: status line and body.
-    async fn get(&self, path: &str) -> (String, String) {
+    pub(crate) async fn get(&self, path: &str) -> (String, String) {
         let mut stream = tokio::net::TcpStream::connect(self.metrics)
             .await
             .expect("the metrics port answers");
@@ -106,7 +118,7 @@ impl Controller {
 
     /// Waits (up to 20 s) until a sample of `/metrics` has `value`: the gauges follow the
     /// reconcile that wrote the status.
-    async fn wait_for_metric(&self, series: &str, value: f64) {
+    pub(crate) async fn wait_for_metric(&self, series: &str, value: f64) {
         for _ in 0..200 {
             if self.metric(series).await == Some(value) {
                 return;
@@ -204,7 +216,7 @@ pub(crate) async fn apply_only(ns: &str, manifests: &Manifests) {
 }
 
 /// `apply` (without `--wait`) the Services and `rollout_yaml`.
-async fn release(ns: &str, rollout_yaml: &str) {
+pub(crate) async fn release(ns: &str, rollout_yaml: &str) {
     apply_only(ns, &manifests(rollout_yaml)).await;
 }
 
@@ -237,7 +249,7 @@ async fn scaled_down(client: &Client, ns: &str, hash: &str) {
     .await;
 }
 
-async fn events(client: &Client, ns: &str) -> Vec<Event> {
+pub(crate) async fn events(client: &Client, ns: &str) -> Vec<Event> {
     Api::<Event>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
         .await

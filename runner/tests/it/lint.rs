@@ -241,3 +241,56 @@ fn templates_in_a_directory_are_rendered_then_checked() {
         );
     }
 }
+
+#[test]
+fn notification_subscriptions_the_controller_cannot_deliver_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rollout.yaml"),
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+  annotations:
+    notifications.argoproj.io/subscribe.on-rollout-completed.slack: deploys
+    notifications.argoproj.io/subscribe.on-rollout-aborted.cdevents: ""
+    notifications.argoproj.io/subscribe.on-rollout-completed.pagerduty: svc
+    notifications.argoproj.io/subscribe.on-my-custom-trigger.slack: deploys
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "web:1"}]}
+  strategy: {canary: {steps: [{setWeight: 50}]}}
+"#,
+    )
+    .unwrap();
+    let (stdout, code) = lint(dir.path(), &["--output".into(), "json".into(), ".".into()]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+    let problems = report["problems"].as_array().expect("problems");
+    let messages: Vec<(&str, &str, i64)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["severity"].as_str().unwrap_or(""),
+                p["message"].as_str().unwrap_or(""),
+                p["line"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(code, 0, "warnings only: {messages:#?}");
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages
+            .iter()
+            .any(|(s, m, line)| *s == "warning" && m.contains("`pagerduty`") && *line == 8),
+        "{messages:#?}"
+    );
+    assert!(
+        messages.iter().any(|(s, m, line)| *s == "warning"
+            && m.contains("on-my-custom-trigger")
+            && *line == 9),
+        "{messages:#?}"
+    );
+}

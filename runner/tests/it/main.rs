@@ -8,6 +8,8 @@ mod backtest_real;
 mod contract_server;
 mod controller_e2e;
 mod controller_install;
+mod controller_metrics;
+mod controller_notify_e2e;
 mod controller_pods_e2e;
 mod crds;
 mod dataplane_e2e;

@@ -11,6 +11,7 @@
 pub mod analysis;
 pub mod engine;
 pub mod manifest;
+pub mod notifications;
 pub mod operate;
 pub mod planning;
 pub mod validate;

@@ -11,6 +11,7 @@ pub mod github;
 pub mod gitlab;
 pub mod info;
 pub mod markdown;
+pub mod notify;
 pub mod release;
 pub mod reporters;
 pub mod sources;

@@ -109,3 +109,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- concat $rules .Values.rbac.additionalRules | toYaml -}}
 {{- end }}
+
+{{/* The webhooks whose body template is given inline (templateBody): non-empty when any is. */}}
+{{- define "rollout-runner.notificationTemplates" -}}
+{{- range .Values.notifications.webhooks }}{{ if .templateBody }}{{ .name }} {{ end }}{{ end }}
+{{- end }}

@@ -116,7 +116,37 @@ pub fn validate_rollout(rollout: &Rollout) -> Vec<Finding> {
         }
         (Some(canary), None) => validate_canary(&mut f, rollout, canary, &strategy.key("canary")),
     }
+    notification_subscriptions(&mut f, rollout);
     f.into_vec()
+}
+
+/// Argo's notification subscriptions that the controller will not deliver.
+fn notification_subscriptions(f: &mut Findings, rollout: &Rollout) {
+    use crate::notifications::{SUBSCRIPTIONS_ANNOTATION, subscriptions, unsupported};
+    let Some(annotations) = rollout.metadata.annotations.as_ref() else {
+        return;
+    };
+    let path = FieldPath::parse("metadata").key("annotations");
+    if annotations.contains_key(SUBSCRIPTIONS_ANNOTATION) {
+        f.push(
+            Severity::Warning,
+            Rule::Unsupported,
+            path.key(SUBSCRIPTIONS_ANNOTATION),
+            format!("the `{SUBSCRIPTIONS_ANNOTATION}` annotation is not supported by rollout-runner"),
+            Some("write one `notifications.argoproj.io/subscribe.<trigger>.<service>` annotation per subscription"),
+        );
+    }
+    for subscription in subscriptions(annotations) {
+        if let Some(why) = unsupported(&subscription) {
+            f.push(
+                Severity::Warning,
+                Rule::Unsupported,
+                path.key(subscription.key.clone()),
+                why,
+                Some("the manifest is valid for Argo Rollouts; rollout-runner's controller will not send this notification"),
+            );
+        }
+    }
 }
 
 fn non_negative(f: &mut Findings, path: &FieldPath, value: Option<i32>) {
