@@ -31,7 +31,7 @@ pub(crate) struct Inputs {
     pub(crate) external: Vec<ExternalObject>,
 
     /// Go on when the inputs use features rollout-runner does not act on (plugins, routers it
-    /// does not drive, ...): they become warnings and the release runs without them.
+    /// does not drive, ...): they become warnings, and rollout-runner does not act on them.
     #[arg(long)]
     pub(crate) allow_unsupported: bool,
 }

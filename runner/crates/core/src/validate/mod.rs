@@ -182,7 +182,8 @@ pub fn validate(set: &ManifestSet, options: &Options) -> Vec<Problem> {
             Object::Kubernetes | Object::Invalid => Vec::new(),
         };
         problems.extend(findings.iter().map(|f| f.locate(document)));
-        if !matches!(document.object, Object::Kubernetes | Object::Invalid) {
+        // Also for an Argo object that does not decode: the field is still written there.
+        if !matches!(document.object, Object::Kubernetes) {
             let unsupported = support::check(
                 &document.kind,
                 &document.raw,

@@ -2,7 +2,7 @@
 //!
 //! Every field of Argo's types that the engine, the traffic routers or the metric providers
 //! would leave unread is listed in [`UNSUPPORTED`]. A manifest that sets one is an `unsupported`
-//! error (a warning with `--allow-unsupported`), so `apply` and `simulate` refuse it before
+//! error (a warning with `--allow-unsupported`, which goes on without acting on it), so `apply` and `simulate` refuse it before
 //! touching anything instead of reporting an outcome for a release they did not carry out.
 //! Supporting a feature means removing its row; a feature that depends on how the runner is set
 //! up (a metric provider compiled in, a configured notifier) names that [`Capability`].
@@ -264,7 +264,7 @@ pub(crate) fn check(
             let message = row.message.replace("{key}", key.as_deref().unwrap_or(""));
             let hint = if as_warnings {
                 format!(
-                    "{}; allowed by --allow-unsupported: rollout-runner will act as if the field were not there",
+                    "{}; allowed by --allow-unsupported: rollout-runner does not act on it",
                     row.hint
                 )
             } else {
