@@ -295,7 +295,7 @@ fn requires_canary_stable_services(canary: &CanaryStrategy) -> bool {
         || routing
             .istio
             .as_ref()
-            .is_some_and(|istio| istio.destination_rule.is_none())
+            .is_some_and(|istio| istio.destination_rule.is_none() && canary.ping_pong.is_none())
         || routing.smi.is_some()
         || routing.apisix.is_some()
         || routing.ambassador.is_some()
