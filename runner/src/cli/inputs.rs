@@ -1,6 +1,7 @@
 //! The input step shared by `simulate`, `plan` and `apply`: render templates, load every
 //! document, validate, and refuse to go on when anything is wrong.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -8,6 +9,7 @@ use clap::Args;
 use crate::ci::{self, CiContext};
 use crate::error::ExitStatus;
 use crate::manifest::{ManifestSet, Source};
+use crate::validate::support::Capability;
 use crate::validate::{ExternalObject, ExternalTemplate, Options};
 
 use super::lint::{lint_sources, render_text};
@@ -27,6 +29,11 @@ pub(crate) struct Inputs {
     /// Another object that already exists in the cluster, as KIND/NAME (repeatable).
     #[arg(long = "external", value_name = "KIND/NAME")]
     pub(crate) external: Vec<ExternalObject>,
+
+    /// Go on when the inputs use features rollout-runner does not act on (plugins, routers it
+    /// does not drive, ...): they become warnings, and rollout-runner does not act on them.
+    #[arg(long)]
+    pub(crate) allow_unsupported: bool,
 }
 
 impl Inputs {
@@ -44,6 +51,18 @@ impl Inputs {
 
 /// The file a directory's simulation scenario is in (left out of its manifests).
 pub(crate) const SCENARIO_FILE: &str = "scenario.yaml";
+
+/// What this build and configuration provide of the features lint otherwise reports as
+/// unsupported.
+pub(crate) fn capabilities() -> BTreeSet<Capability> {
+    // The in-cluster controller delivers notification subscriptions; lint warns about the
+    // services and triggers it does not serve.
+    let mut capabilities = BTreeSet::from([Capability::Notifications]);
+    if cfg!(feature = "provider-cloudwatch") {
+        capabilities.insert(Capability::CloudWatch);
+    }
+    capabilities
+}
 
 /// Render, load and validate the inputs (leaving out `exclude`). Problems go to stderr; any
 /// error means invalid input, and the command should exit with the returned status.
@@ -69,6 +88,8 @@ pub(crate) fn load_inputs(
     let options = Options {
         external_templates: inputs.external_templates.iter().cloned().collect(),
         external_objects: inputs.external.iter().cloned().collect(),
+        allow_unsupported: inputs.allow_unsupported,
+        capabilities: capabilities(),
     };
     let (problems, files) = lint_sources(&sources, &options, Vec::new());
     if !problems.is_empty() {

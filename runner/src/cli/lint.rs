@@ -53,6 +53,11 @@ pub(crate) struct LintArgs {
     #[arg(long = "external", value_name = "KIND/NAME")]
     external: Vec<ExternalObject>,
 
+    /// Report features rollout-runner does not act on (plugins, routers it does not drive,
+    /// ...) as warnings instead of errors.
+    #[arg(long)]
+    allow_unsupported: bool,
+
     /// How to print the problems.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
@@ -130,6 +135,8 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitStatus> {
     let options = Options {
         external_templates: args.external_templates.into_iter().collect(),
         external_objects: args.external.into_iter().collect(),
+        allow_unsupported: args.allow_unsupported,
+        capabilities: super::inputs::capabilities(),
     };
     let (mut report_problems, file_count) = lint_sources(&sources, &options, problems);
     if args.check_queries {
@@ -169,7 +176,15 @@ pub(crate) fn lint_sources(
 ) -> (Vec<Problem>, usize) {
     let loaded = manifest::load(sources);
     let mut problems = loaded.problems;
-    problems.extend(validate::validate(&loaded.set, options));
+    let validated = validate::validate(&loaded.set, options);
+    // A field of Argo's that rollout-runner's types lack is reported once, as unsupported.
+    problems.retain(|p| {
+        p.rule != Rule::UnknownField
+            || !validated
+                .iter()
+                .any(|v| v.rule == Rule::Unsupported && v.file == p.file && v.path == p.path)
+    });
+    problems.extend(validated);
     problems.append(&mut read_problems);
     let mut order: Vec<String> = sources.iter().map(Source::display_name).collect();
     order.extend(problems.iter().map(|p| p.file.clone()));

@@ -103,7 +103,9 @@ fn argo_examples_lint_without_errors() {
     let mut failures = Vec::new();
     for file in manifest_files(&dir) {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let mut args = vec![name.clone()];
+        // Features rollout-runner does not act on (workloadRef) are errors by default; they
+        // have their own cases in tests/invalid.
+        let mut args = vec!["--allow-unsupported".to_string(), name.clone()];
         if !shared.contains(&name.as_str()) {
             args.extend(shared.iter().map(|s| s.to_string()));
         }
@@ -293,4 +295,47 @@ spec:
             && *line == 9),
         "{messages:#?}"
     );
+}
+
+/// `simulate` and `apply` refuse a manifest that uses a feature rollout-runner does not act on
+/// before doing anything: exit 2, the problem with its place, field and hint. `apply` is given a
+/// kubeconfig that does not exist, so reaching the cluster would fail differently.
+#[test]
+fn unsupported_features_stop_simulate_and_apply_before_anything() {
+    let dir = repo_dir("tests/invalid");
+    for command in [&["simulate"][..], &["apply", "--wait"][..], &["plan"][..]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_rollout-runner"))
+            .args(command)
+            .arg("unsupported-routers.yaml")
+            .current_dir(&dir)
+            .env("KUBECONFIG", dir.join("no-such-kubeconfig"))
+            .output()
+            .expect("rollout-runner runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(
+                "unsupported-routers.yaml:51:9: error: AWS App Mesh is not supported: AWS ended support for App Mesh in 2026\n  --> Rollout/appmesh: spec.strategy.canary.trafficRouting.appMesh\n  hint: "
+            ),
+            "{command:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("error: the inputs have problems; nothing was done"),
+            "{command:?}: {stderr}"
+        );
+        assert!(!stderr.contains("kubeconfig"), "{command:?}: {stderr}");
+    }
+    // With the opt-out, the same step plugin is a warning and the release is simulated.
+    let output = Command::new(env!("CARGO_BIN_EXE_rollout-runner"))
+        .args(["simulate", "--allow-unsupported", "--success-on-pause"])
+        .arg("unsupported-allowed.yaml")
+        .current_dir(&dir)
+        .output()
+        .expect("rollout-runner runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning: step plugins are not supported by rollout-runner"),
+        "{stderr}"
+    );
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
 }

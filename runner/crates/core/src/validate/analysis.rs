@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::messages as m;
-use super::{Finding, Findings, check_condition, check_duration, is_templated, support};
+use super::{Finding, Findings, check_condition, check_duration, is_templated};
 use crate::manifest::{FieldPath, Rule, Severity};
 use rollout_runner_api::crd::{
     AnalysisRunSpec, AnalysisTemplateSpec, Argument, DryRun, IntOrString, MeasurementRetention,
@@ -317,17 +317,6 @@ fn validate_metric(f: &mut Findings, metric: &Metric, path: &FieldPath) {
                 pp.keys("job.spec.template.spec.containers"),
                 "the job's pod template has no containers",
                 "add the container that runs the check",
-            );
-        }
-    }
-    if !provider.plugin.is_empty() {
-        for name in provider.plugin.keys() {
-            f.push(
-                support::PLUGIN_SEVERITY,
-                Rule::Unsupported,
-                pp.key("plugin").key(name.clone()),
-                format!("metric provider plugin `{name}` is not supported by rollout-runner"),
-                Some("rollout-runner cannot load Argo's Go plugins: use a built-in provider such as `prometheus` or `web`"),
             );
         }
     }

@@ -141,6 +141,11 @@ impl std::str::FromStr for ExternalObject {
 pub struct Options {
     pub external_templates: BTreeSet<ExternalTemplate>,
     pub external_objects: BTreeSet<ExternalObject>,
+    /// Report fields rollout-runner does not act on as warnings, not errors
+    /// (`--allow-unsupported`).
+    pub allow_unsupported: bool,
+    /// What this run provides that makes some of those fields supported.
+    pub capabilities: BTreeSet<support::Capability>,
 }
 
 impl Options {
@@ -177,6 +182,16 @@ pub fn validate(set: &ManifestSet, options: &Options) -> Vec<Problem> {
             Object::Kubernetes | Object::Invalid => Vec::new(),
         };
         problems.extend(findings.iter().map(|f| f.locate(document)));
+        // Also for an Argo object that does not decode: the field is still written there.
+        if !matches!(document.object, Object::Kubernetes) {
+            let unsupported = support::check(
+                &document.kind,
+                &document.raw,
+                &options.capabilities,
+                options.allow_unsupported,
+            );
+            problems.extend(unsupported.into_vec().iter().map(|f| f.locate(document)));
+        }
         problems.extend(check_names(document));
     }
     problems.extend(references::validate_references(set, options));

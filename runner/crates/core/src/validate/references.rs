@@ -1102,6 +1102,25 @@ fn istio_routes(
         .as_ref()
         .map(|r| r.managed_routes.iter().map(|m| m.name.as_str()).collect())
         .unwrap_or_default();
+    // Argo's `GetStableAndCanaryServices(rollout, false)`: the ping-pong Services when neither
+    // canaryService nor stableService is set (ping is the stable one once the status says so).
+    let (stable_service, canary_service) = match &canary.ping_pong {
+        Some(pp) if canary.stable_service.is_empty() && canary.canary_service.is_empty() => {
+            if rollout
+                .status
+                .as_ref()
+                .is_some_and(|s| s.canary.stable_ping_pong == "ping")
+            {
+                (pp.ping_service.as_str(), pp.pong_service.as_str())
+            } else {
+                (pp.pong_service.as_str(), pp.ping_service.as_str())
+            }
+        }
+        _ => (
+            canary.stable_service.as_str(),
+            canary.canary_service.as_str(),
+        ),
+    };
     let check_destinations = |route: &Value| -> Result<(), String> {
         let destinations: Vec<(&str, &str)> = route
             .get("route")
@@ -1143,22 +1162,14 @@ fn istio_routes(
                 }
             }
             None => {
-                if !destinations
-                    .iter()
-                    .any(|(h, _)| *h == canary.canary_service)
-                {
+                if !destinations.iter().any(|(h, _)| *h == canary_service) {
                     return Err(format!(
-                        "Canary Service '{}' not found in route",
-                        canary.canary_service
+                        "Canary Service '{canary_service}' not found in route"
                     ));
                 }
-                if !destinations
-                    .iter()
-                    .any(|(h, _)| *h == canary.stable_service)
-                {
+                if !destinations.iter().any(|(h, _)| *h == stable_service) {
                     return Err(format!(
-                        "Stable Service '{}' not found in route",
-                        canary.stable_service
+                        "Stable Service '{stable_service}' not found in route"
                     ));
                 }
             }

@@ -7,9 +7,8 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::messages as m;
-use super::support::{self, RouterSupport};
 use super::{Finding, Findings, check_duration};
-use crate::manifest::{FieldPath, Rule, Severity};
+use crate::manifest::FieldPath;
 use rollout_runner_api::crd::{
     AnalysisRunArgument, AntiAffinity, BlueGreenStrategy, CanaryStep, CanaryStrategy,
     GATEWAY_API_PLUGIN, IntOrString, Rollout, RolloutAnalysis, RolloutTrafficRouting, StringMatch,
@@ -326,7 +325,7 @@ fn requires_canary_stable_services(canary: &CanaryStrategy) -> bool {
         || routing
             .istio
             .as_ref()
-            .is_some_and(|istio| istio.destination_rule.is_none())
+            .is_some_and(|istio| istio.destination_rule.is_none() && canary.ping_pong.is_none())
         || routing.smi.is_some()
         || routing.apisix.is_some()
         || routing.ambassador.is_some()
@@ -775,15 +774,6 @@ fn canary_step(
     if let Some(analysis) = &step.analysis {
         rollout_analysis(f, analysis, &at.key("analysis"));
     }
-    if step.plugin.is_some() {
-        f.push(
-            support::PLUGIN_SEVERITY,
-            Rule::Unsupported,
-            at.key("plugin"),
-            "step plugins are not supported by rollout-runner",
-            Some("rollout-runner cannot load Argo's Go plugins: replace the step with a built-in one"),
-        );
-    }
 }
 
 fn string_match(f: &mut Findings, value: Option<&StringMatch>, path: &FieldPath) {
@@ -884,28 +874,6 @@ fn traffic_routing(f: &mut Findings, routing: &RolloutTrafficRouting, path: &Fie
             format!("invalid Gateway API configuration: {error}"),
             "use `httpRoute`/`httpRoutes`, `grpcRoute`/`grpcRoutes` and `namespace`",
         );
-    }
-    for name in routing.plugins.keys() {
-        if !support::TRAFFIC_ROUTER_PLUGINS.contains(&name.as_str()) {
-            f.push(
-                support::PLUGIN_SEVERITY,
-                Rule::Unsupported,
-                path.key("plugins").key(name.clone()),
-                format!("traffic router plugin `{name}` is not supported by rollout-runner"),
-                Some("rollout-runner cannot load Argo's Go plugins; it drives Gateway API (`argoproj-labs/gatewayAPI`) natively"),
-            );
-        }
-    }
-    for router in routing.router_names() {
-        if support::router_support(router) == RouterSupport::NotYet {
-            f.push(
-                Severity::Warning,
-                Rule::Unsupported,
-                path.key(router),
-                format!("rollout-runner does not drive `{router}` traffic routing yet"),
-                Some("the manifest is valid for Argo Rollouts; rollout-runner will not shift traffic with this router"),
-            );
-        }
     }
 }
 
