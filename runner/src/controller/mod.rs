@@ -345,7 +345,12 @@ async fn run_scope<M: Metrics + 'static>(
     let controller = Controller::for_stream(feeds.rollouts, caches.rollouts.store());
     let store = controller.store();
     let known = controller.store();
-    let object_metrics = watch_for_metrics(&client, ns, controller.store(), &context.health);
+    // Argo's object gauges read the same caches the passes read.
+    context.health.stats.add_caches(
+        controller.store(),
+        caches.analysis_runs.store(),
+        caches.experiments.store(),
+    );
     let health = Arc::clone(&context.health);
     let scope = namespace.clone();
     // Deleted Rollouts get no reconcile: drop their phase from the gauge from time to time.
@@ -416,42 +421,6 @@ async fn run_scope<M: Metrics + 'static>(
         })
         .await;
     pruning.abort();
-    object_metrics.abort();
-}
-
-/// Watch caches of the AnalysisRuns and Experiments in scope for Argo's object gauges (the
-/// Controller's own watches of them keep no store that could be read).
-fn watch_for_metrics(
-    client: &Client,
-    namespace: Option<&str>,
-    rollouts: kube::runtime::reflector::Store<Rollout>,
-    health: &Health,
-) -> tokio::task::JoinHandle<()> {
-    use kube::runtime::WatchStreamExt;
-    let (runs, runs_writer) = kube::runtime::reflector::store();
-    let (experiments, experiments_writer) = kube::runtime::reflector::store();
-    health.stats.add_caches(rollouts, runs, experiments);
-    let runs = kube::runtime::reflector(
-        runs_writer,
-        watcher(
-            api::<AnalysisRun>(client, namespace),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .for_each(|_| futures::future::ready(()));
-    let experiments = kube::runtime::reflector(
-        experiments_writer,
-        watcher(
-            api::<Experiment>(client, namespace),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .for_each(|_| futures::future::ready(()));
-    tokio::spawn(async move {
-        futures::join!(runs, experiments);
-    })
 }
 
 /// Why a reconcile failed.

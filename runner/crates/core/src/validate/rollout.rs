@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use super::messages as m;
 use super::{Finding, Findings, check_duration};
 use crate::manifest::FieldPath;
+use crate::manifest::{Rule, Severity};
 use rollout_runner_api::crd::{
     AnalysisRunArgument, AntiAffinity, BlueGreenStrategy, CanaryStep, CanaryStrategy,
     GATEWAY_API_PLUGIN, IntOrString, Rollout, RolloutAnalysis, RolloutTrafficRouting, StringMatch,
