@@ -78,8 +78,9 @@ fn scenario_path(args: &SimulateArgs) -> Option<PathBuf> {
 /// is reported at its line, column and field; secret values are never quoted.
 fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
     let text = crate::render::input::read_text(path).context("cannot read the scenario")?;
-    let mut file = DataFile::parse(&path.display().to_string(), &text).map_err(invalid)?;
-    check_secrets(&file).map_err(invalid)?;
+    let mut file =
+        DataFile::parse(&path.display().to_string(), &text).map_err(|problem| invalid(&problem))?;
+    check_secrets(&file).map_err(|problem| invalid(&problem))?;
     let mut series_files = Vec::new();
     if let Some(metrics) = file.value.get("metrics").and_then(|m| m.as_object()) {
         for (name, script) in metrics {
@@ -92,21 +93,21 @@ fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
         let series_path = path.parent().unwrap_or(Path::new(".")).join(&series);
         let place = format!("metrics.{name}.series");
         let series_text = crate::render::input::read_text(&series_path).map_err(|error| {
-            invalid(Box::new(file.problem(
+            invalid(&file.problem(
                 &place,
                 format!(
                     "metric `{name}`: cannot read the series: {}",
                     error.reason()
                 ),
                 Some(error.hint().to_string()),
-            )))
+            ))
         })?;
         let points = parse_series(&series_text).map_err(|error| {
-            invalid(Box::new(file.problem(
+            invalid(&file.problem(
                 &place,
                 format!("metric `{name}`: `{}`: {error}", series_path.display()),
                 Some("write CSV rows `seconds,value` or a JSON array of `[seconds, value]` pairs".to_string()),
-            )))
+            ))
         })?;
         let json_points: Vec<serde_json::Value> = points
             .into_iter()
@@ -121,12 +122,12 @@ fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
             .collect();
         file.value["metrics"][&name]["series"] = serde_json::Value::Array(json_points);
     }
-    file.decode().map_err(invalid)
+    file.decode().map_err(|problem| invalid(&problem))
 }
 
 /// A scenario problem as the command's error (exit 2): `file:line:column: invalid scenario:
 /// message`, then the field and the hint.
-fn invalid(problem: Box<crate::manifest::Problem>) -> anyhow::Error {
+fn invalid(problem: &crate::manifest::Problem) -> anyhow::Error {
     let place = match problem.line {
         0 => problem.file.clone(),
         line => format!("{}:{line}:{}", problem.file, problem.column),
