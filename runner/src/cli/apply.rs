@@ -18,12 +18,14 @@ use crate::error::ExitStatus;
 use crate::metrics::Metrics;
 use crate::report::reporters::{ReportSummary, Reporters};
 use crate::report::terminal::Terminal;
+use crate::report::record::Recorder;
 use crate::report::{Fanout, Outcome, Reporter};
 
 use super::OutputFormat;
 use super::connection::ConnectionArgs;
 use super::drive::{DriveSettings, drive};
 use super::inputs::{Inputs, load_inputs};
+use super::record_args::{RecordArgs, recorder};
 use super::report_args::{ReportArgs, finish_reports, sources_of, start_reporters_each};
 
 /// Apply manifests to the cluster, then (with `--wait`) see each Rollout through.
@@ -101,6 +103,9 @@ pub(crate) struct ApplyArgs {
     expect_plan: Option<String>,
 
     #[command(flatten)]
+    records: RecordArgs,
+
+    #[command(flatten)]
     report: ReportArgs,
 }
 
@@ -161,6 +166,9 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
     {
         eprintln!("error: {message}");
         return Ok(ExitStatus::Error);
+    }
+    if !args.wait && (args.records.record.is_some() || args.records.junit.is_some()) {
+        eprintln!("warning: --record and --junit record a release while it is driven: add --wait");
     }
     if !args.wait && !args.report.report.is_empty() {
         eprintln!("warning: --report reports a release while it is driven: add --wait");
@@ -228,18 +236,24 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         let ci = crate::ci::CiContext::detect(crate::ci::process_env, &std::env::current_dir()?);
         let mut reporters =
             start_reporters_each(&args.report, &ci, &sources_of(&set), rollouts.len())?;
+        let mut recorders: Vec<_> = rollouts
+            .iter()
+            .map(|(_, name)| recorder("apply", Some(&set), Some(name)))
+            .collect();
         let driving =
             rollouts
                 .iter()
                 .zip(reporters.iter_mut())
-                .map(|((namespace, name), reporters)| {
+                .zip(recorders.iter_mut())
+                .map(|(((namespace, name), reporters), recorder)| {
                     let cluster = KubeCluster::new(connection.client.clone(), namespace);
                     let settings = settings.clone();
                     let metrics = &metrics;
                     let verbose = args.verbose;
                     async move {
                         let outcome = drive_applied(
-                            &cluster, metrics, reporters, namespace, name, settings, verbose,
+                            &cluster, metrics, reporters, recorder, namespace, name, settings,
+                            verbose,
                         )
                         .await;
                         Driven {
@@ -261,6 +275,10 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
                 None
             }
         };
+        // Records are written even when interrupted: they end where the drive stopped.
+        for recorder in &recorders {
+            args.records.write(&recorder.record, recorders.len() > 1)?;
+        }
         // Reports are sent (within their flush timeout) even when interrupted.
         let summaries = futures::future::join_all(reporters.into_iter().map(finish_reports)).await;
         let Some(mut driven) = driven else {
@@ -302,6 +320,7 @@ async fn drive_applied<M: Metrics>(
     cluster: &KubeCluster,
     metrics: &M,
     reporters: &mut Reporters,
+    recorder: &mut Recorder,
     namespace: &str,
     name: &str,
     mut settings: DriveSettings,
@@ -315,12 +334,8 @@ async fn drive_applied<M: Metrics>(
     settings.run.target_template = rollout.spec.template.clone();
     let mut terminal = Terminal::new(std::io::stderr());
     terminal.verbose = verbose;
-    let outcome = if reporters.is_empty() {
-        drive(cluster, metrics, &mut terminal, namespace, name, &settings).await
-    } else {
-        let mut fanout = Fanout(vec![&mut terminal as &mut dyn Reporter, reporters]);
-        drive(cluster, metrics, &mut fanout, namespace, name, &settings).await
-    };
+    let mut fanout = Fanout(vec![&mut terminal as &mut dyn Reporter, reporters, recorder]);
+    let outcome = drive(cluster, metrics, &mut fanout, namespace, name, &settings).await;
     outcome.map_err(|e| e.to_string())
 }
 

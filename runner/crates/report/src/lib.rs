@@ -9,8 +9,11 @@
 pub mod delivery;
 pub mod github;
 pub mod gitlab;
+pub mod html;
 pub mod info;
+pub mod junit;
 pub mod markdown;
+pub mod record;
 pub mod release;
 pub mod reporters;
 pub mod sources;
