@@ -3,6 +3,7 @@
 //! control plane that `tests/run` starts, and skip without it.
 
 mod analysis_check;
+mod browser_report;
 mod argo_oracle;
 mod backtest_real;
 mod contract_server;
@@ -28,6 +29,8 @@ mod plan;
 mod prometheus_real;
 mod provider_secrets;
 mod providers;
+mod records;
+mod records_e2e;
 mod render;
 mod support;
 mod traffic_e2e;
