@@ -26,15 +26,18 @@ pub enum Readiness {
 pub fn recorded_series(record: &ReleaseRecord) -> BTreeMap<String, Vec<RecordedPoint>> {
     let mut series: BTreeMap<String, Vec<RecordedPoint>> = BTreeMap::new();
     for m in &record.measurements {
-        let phase = serde_json::from_value(serde_json::Value::String(m.phase.clone()))
-            .unwrap_or_default();
-        series.entry(m.metric.clone()).or_default().push(RecordedPoint {
-            elapsed_seconds: m.elapsed_seconds,
-            value: m.value.clone(),
-            phase,
-            message: m.message.clone(),
-            provider: m.provider.clone(),
-        });
+        let phase =
+            serde_json::from_value(serde_json::Value::String(m.phase.clone())).unwrap_or_default();
+        series
+            .entry(m.metric.clone())
+            .or_default()
+            .push(RecordedPoint {
+                elapsed_seconds: m.elapsed_seconds,
+                value: m.value.clone(),
+                phase,
+                message: m.message.clone(),
+                provider: m.provider.clone(),
+            });
     }
     series
 }
@@ -126,18 +129,6 @@ pub struct Comparison {
     pub text: String,
 }
 
-fn describe(decision: &Decision) -> String {
-    let step = decision
-        .step
-        .map(|s| format!(", step {}/{}", s + 1, decision.steps))
-        .unwrap_or_default();
-    format!(
-        "{} at {}{step}",
-        decision.verdict,
-        ReleaseRecord::clock(decision.elapsed_seconds)
-    )
-}
-
 /// `3 minutes`, `1 minute 10 seconds`, `5 seconds`.
 pub fn span_words(seconds: f64) -> String {
     let total = seconds.abs().round() as i64;
@@ -196,7 +187,7 @@ pub fn compare(recorded: &ReleaseRecord, replayed: &ReleaseRecord) -> Comparison
             });
             format!(
                 "{subject} replay to the recorded decision: {}{drift}",
-                describe(a)
+                a.describe()
             )
         }
         (Some(b), Some(a)) => {
@@ -213,18 +204,18 @@ pub fn compare(recorded: &ReleaseRecord, replayed: &ReleaseRecord) -> Comparison
             });
             format!(
                 "{subject} would have {}{when} (recorded: {})",
-                describe(a),
-                describe(b)
+                a.describe(),
+                b.describe()
             )
         }
         (Some(b), None) => format!(
             "{subject} would have reached no decision ({}) where the recorded release {}",
             replayed.outcome_text.clone().unwrap_or_default(),
-            describe(b)
+            b.describe()
         ),
         (None, Some(a)) => format!(
             "{subject} would have {} where the recorded release reached no decision",
-            describe(a)
+            a.describe()
         ),
         (None, None) => format!("{subject}: neither the record nor the replay reached a decision"),
     };

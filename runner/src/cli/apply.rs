@@ -16,9 +16,9 @@ use crate::crd::duration::parse_go_duration;
 use crate::driver::RunOptions;
 use crate::error::ExitStatus;
 use crate::metrics::Metrics;
+use crate::report::record::Recorder;
 use crate::report::reporters::{ReportSummary, Reporters};
 use crate::report::terminal::Terminal;
-use crate::report::record::Recorder;
 use crate::report::{Fanout, Outcome, Reporter};
 
 use super::OutputFormat;
@@ -240,30 +240,28 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
             .iter()
             .map(|(_, name)| recorder("apply", Some(&set), Some(name)))
             .collect();
-        let driving =
-            rollouts
-                .iter()
-                .zip(reporters.iter_mut())
-                .zip(recorders.iter_mut())
-                .map(|(((namespace, name), reporters), recorder)| {
-                    let cluster = KubeCluster::new(connection.client.clone(), namespace);
-                    let settings = settings.clone();
-                    let metrics = &metrics;
-                    let verbose = args.verbose;
-                    async move {
-                        let outcome = drive_applied(
-                            &cluster, metrics, reporters, recorder, namespace, name, settings,
-                            verbose,
-                        )
-                        .await;
-                        Driven {
-                            namespace: namespace.clone(),
-                            name: name.clone(),
-                            outcome,
-                            reports: None,
-                        }
+        let driving = rollouts
+            .iter()
+            .zip(reporters.iter_mut())
+            .zip(recorders.iter_mut())
+            .map(|(((namespace, name), reporters), recorder)| {
+                let cluster = KubeCluster::new(connection.client.clone(), namespace);
+                let settings = settings.clone();
+                let metrics = &metrics;
+                let verbose = args.verbose;
+                async move {
+                    let outcome = drive_applied(
+                        &cluster, metrics, reporters, recorder, namespace, name, settings, verbose,
+                    )
+                    .await;
+                    Driven {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        outcome,
+                        reports: None,
                     }
-                });
+                }
+            });
         let all = futures::future::join_all(driving);
         let driven = tokio::select! {
             driven = all => Some(driven),
@@ -334,7 +332,11 @@ async fn drive_applied<M: Metrics>(
     settings.run.target_template = rollout.spec.template.clone();
     let mut terminal = Terminal::new(std::io::stderr());
     terminal.verbose = verbose;
-    let mut fanout = Fanout(vec![&mut terminal as &mut dyn Reporter, reporters, recorder]);
+    let mut fanout = Fanout(vec![
+        &mut terminal as &mut dyn Reporter,
+        reporters,
+        recorder,
+    ]);
     let outcome = drive(cluster, metrics, &mut fanout, namespace, name, &settings).await;
     outcome.map_err(|e| e.to_string())
 }

@@ -53,8 +53,7 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitStatus> {
     if let Some(path) = &args.html {
         let html = crate::report::html::to_html(&record)
             .map_err(|e| anyhow::anyhow!("cannot render the report: {e}"))?;
-        std::fs::write(path, html)
-            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        std::fs::write(path, html).with_context(|| format!("cannot write `{}`", path.display()))?;
     }
     if let Some(path) = &args.junit {
         std::fs::write(path, crate::report::junit::to_xml(&record))

@@ -8,10 +8,10 @@ use clap::Args;
 
 use crate::error::ExitStatus;
 use crate::metrics::scripted::parse_series;
+use crate::report::record::Recorder;
 use crate::report::reporters::Reporters;
 use crate::report::terminal::Terminal;
 use crate::report::timeline::Timeline;
-use crate::report::record::Recorder;
 use crate::report::{Fanout, Reporter};
 use crate::simulation::{Scenario, Simulation};
 
@@ -192,7 +192,17 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
         let image = set
             .rollouts()
             .find(|(_, r)| rollout_name.as_deref().is_none_or(|n| r.name() == n))
-            .and_then(|(_, r)| r.spec.template.as_ref()?.spec.as_ref()?.containers.first()?.image.clone());
+            .and_then(|(_, r)| {
+                r.spec
+                    .template
+                    .as_ref()?
+                    .spec
+                    .as_ref()?
+                    .containers
+                    .first()?
+                    .image
+                    .clone()
+            });
         scenario = crate::replay::replay_scenario(record, &scenario, image.as_deref());
     }
 

@@ -81,14 +81,24 @@ fn the_report_of_a_recorded_abort_renders_in_chromium() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/canary-analysis-fails");
     let recorded = rollout_runner(
         dir.path(),
-        &["simulate", example.to_str().unwrap(), "--record", "record.json"],
+        &[
+            "simulate",
+            example.to_str().unwrap(),
+            "--record",
+            "record.json",
+        ],
     );
     assert_eq!(recorded.status.code(), Some(1), "the example aborts");
-    let rendered = rollout_runner(dir.path(), &["report", "record.json", "--html", "report.html"]);
-    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("record.json")).unwrap())
-            .unwrap();
+    let rendered = rollout_runner(
+        dir.path(),
+        &["report", "record.json", "--html", "report.html"],
+    );
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let record = crate::records::read_json(&dir.path().join("record.json"));
     let count = |key: &str| record[key].as_array().unwrap().len();
 
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
@@ -118,8 +128,16 @@ fn the_report_of_a_recorded_abort_renders_in_chromium() {
         String::from_utf8_lossy(&output.stderr)
     );
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the check's JSON");
-    assert_eq!(seen["errors"], serde_json::json!([]), "console errors: {seen:#}");
-    assert_eq!(seen["requests"], serde_json::json!([]), "the report fetched: {seen:#}");
+    assert_eq!(
+        seen["errors"],
+        serde_json::json!([]),
+        "console errors: {seen:#}"
+    );
+    assert_eq!(
+        seen["requests"],
+        serde_json::json!([]),
+        "the report fetched: {seen:#}"
+    );
     assert!(
         seen["verdict"].as_str().unwrap().starts_with("aborted"),
         "{seen:#}"
@@ -135,7 +153,10 @@ fn the_report_of_a_recorded_abort_renders_in_chromium() {
     };
     let metric = chart("metric-success-rate");
     assert_eq!(metric["points"], count("measurements"), "{metric:#}");
-    assert_eq!(metric["failed"], 2, "the two failed measurements: {metric:#}");
+    assert_eq!(
+        metric["failed"], 2,
+        "the two failed measurements: {metric:#}"
+    );
     assert_eq!(chart("traffic")["points"], count("traffic"));
     // Updated and available pods: one point each per sample.
     assert_eq!(chart("replicas")["points"], 2 * count("pods"));

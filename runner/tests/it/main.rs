@@ -3,9 +3,9 @@
 //! control plane that `tests/run` starts, and skip without it.
 
 mod analysis_check;
-mod browser_report;
 mod argo_oracle;
 mod backtest_real;
+mod browser_report;
 mod contract_server;
 mod controller_e2e;
 mod controller_install;

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo_dir(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 struct Run {
@@ -45,6 +47,13 @@ fn failing_release(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let analysis = std::fs::read_to_string(example.join("analysis.yaml")).unwrap();
     std::fs::write(input.join("analysis.yaml"), edit(analysis)).unwrap();
     input
+}
+
+/// A JSON file the runner wrote.
+pub(crate) fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading `{}`: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("`{}`: {e}", path.display()))
 }
 
 /// Validate `record` against the published schema; the errors, if any.
@@ -135,15 +144,25 @@ fn a_simulated_release_is_recorded_to_the_schema_with_junit() {
     let run = runner(
         dir.path(),
         &[
-            "simulate", "in", "--record", "record.json", "--junit", "junit.xml",
+            "simulate",
+            "in",
+            "--record",
+            "record.json",
+            "--junit",
+            "junit.xml",
         ],
     );
-    assert_eq!(run.code, 1, "the example aborts: {}{}", run.stdout, run.stderr);
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("record.json")).unwrap())
-            .unwrap();
+    assert_eq!(
+        run.code, 1,
+        "the example aborts: {}{}",
+        run.stdout, run.stderr
+    );
+    let record = read_json(&dir.path().join("record.json"));
     let errors = schema_errors(&record);
-    assert!(errors.is_empty(), "the record breaks its schema: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "the record breaks its schema: {errors:#?}"
+    );
     // The release as the example describes it: aborted at the 6th step (the pause after
     // setWeight 60), on the second failed measurement.
     let decision = &record["decision"];
@@ -170,7 +189,11 @@ fn a_simulated_release_is_recorded_to_the_schema_with_junit() {
         .iter()
         .map(|t| t["canaryWeight"].as_i64().unwrap())
         .collect();
-    assert_eq!(weights, [20, 40, 60, 0], "the weights the steps set, then the abort");
+    assert_eq!(
+        weights,
+        [20, 40, 60, 0],
+        "the weights the steps set, then the abort"
+    );
     assert!(!record["pods"].as_array().unwrap().is_empty());
     let _ = input;
 
@@ -203,16 +226,28 @@ fn a_secret_argument_never_reaches_the_record_the_junit_or_the_report() {
             .replace("result[0] >= 0.99", "result[0] >= {{args.threshold}}")
     });
     let mut scenario = std::fs::read_to_string(input.join("scenario.yaml")).unwrap();
-    scenario.push_str(&format!("secrets:\n  creds:\n    threshold: \"{SECRET}\"\n"));
+    scenario.push_str(&format!(
+        "secrets:\n  creds:\n    threshold: \"{SECRET}\"\n"
+    ));
     // The value measured is the secret itself, so the measurement channel must redact it.
     scenario = scenario.replace("after: 0.92", &format!("after: {SECRET}"));
     std::fs::write(input.join("scenario.yaml"), scenario).unwrap();
     let run = runner(
         dir.path(),
-        &["simulate", "in", "--record", "record.json", "--junit", "junit.xml"],
+        &[
+            "simulate",
+            "in",
+            "--record",
+            "record.json",
+            "--junit",
+            "junit.xml",
+        ],
     );
     assert_ne!(run.code, 2, "{}", run.stderr);
-    let report = runner(dir.path(), &["report", "record.json", "--html", "report.html"]);
+    let report = runner(
+        dir.path(),
+        &["report", "record.json", "--html", "report.html"],
+    );
     assert_eq!(report.code, 0, "{}", report.stderr);
     for file in ["record.json", "junit.xml", "report.html"] {
         let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
@@ -220,7 +255,10 @@ fn a_secret_argument_never_reaches_the_record_the_junit_or_the_report() {
         assert!(!text.contains("98765"), "{file}: the secret leaked");
     }
     let record = std::fs::read_to_string(dir.path().join("record.json")).unwrap();
-    assert!(record.contains("*****"), "the redacted value is recorded as such");
+    assert!(
+        record.contains("*****"),
+        "the redacted value is recorded as such"
+    );
 }
 
 #[test]
@@ -234,7 +272,14 @@ fn a_replay_reaches_the_recorded_decision_and_a_tightened_template_aborts_earlie
 
     let same = runner(
         dir.path(),
-        &["simulate", "in", "--replay", "record.json", "--output", "json"],
+        &[
+            "simulate",
+            "in",
+            "--replay",
+            "record.json",
+            "--output",
+            "json",
+        ],
     );
     assert_eq!(same.code, 1, "{}{}", same.stdout, same.stderr);
     let report: serde_json::Value = serde_json::from_str(&same.stdout).unwrap();
@@ -250,7 +295,11 @@ fn a_replay_reaches_the_recorded_decision_and_a_tightened_template_aborts_earlie
     )
     .unwrap();
     let tightened = runner(dir.path(), &["simulate", "in", "--replay", "record.json"]);
-    assert_eq!(tightened.code, 1, "{}{}", tightened.stdout, tightened.stderr);
+    assert_eq!(
+        tightened.code, 1,
+        "{}{}",
+        tightened.stdout, tightened.stderr
+    );
     let line = tightened
         .stdout
         .lines()
@@ -269,12 +318,13 @@ fn the_html_report_is_self_contained_with_a_point_per_measurement() {
     let dir = tempfile::tempdir().unwrap();
     failing_release(dir.path(), |a| a);
     runner(dir.path(), &["simulate", "in", "--record", "record.json"]);
-    let run = runner(dir.path(), &["report", "record.json", "--html", "report.html"]);
+    let run = runner(
+        dir.path(),
+        &["report", "record.json", "--html", "report.html"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("record.json")).unwrap())
-            .unwrap();
+    let record = read_json(&dir.path().join("record.json"));
     let measured = record["measurements"].as_array().unwrap().len();
     assert!(
         html.contains(&format!(
@@ -283,7 +333,10 @@ fn the_html_report_is_self_contained_with_a_point_per_measurement() {
         "the metric chart has one point per measurement"
     );
     for external in ["src=", "href=", "@import", "url(", "<script"] {
-        assert!(!html.contains(external), "the report refers to `{external}`");
+        assert!(
+            !html.contains(external),
+            "the report refers to `{external}`"
+        );
     }
     assert!(html.contains("aborted"));
 }
@@ -295,7 +348,11 @@ fn a_file_that_is_not_a_record_is_refused_with_a_hint() {
     let run = runner(dir.path(), &["report", "x.json", "--html", "r.html"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("x.json"), "{}", run.stderr);
-    assert!(run.stderr.contains("not a release record"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a release record"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("hint:"), "{}", run.stderr);
     let run = runner(dir.path(), &["simulate", ".", "--replay", "missing.json"]);
     assert_eq!(run.code, 2, "{}", run.stderr);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::contract_server::{Reply, Server};
 use crate::support::cluster::{self, TestNamespace};
-use crate::support::runner::{Manifests, SERVICES, apply_wait, finish};
+use crate::support::runner::{Manifests, SERVICES, apply_wait, command, finish};
 
 fn rollout(image: &str) -> String {
     format!(
@@ -56,8 +56,7 @@ spec:
 }
 
 #[tokio::test]
-async fn e2e_a_recorded_failing_release_replays_to_the_same_step_and_a_tighter_template_earlier()
-{
+async fn e2e_a_recorded_failing_release_replays_to_the_same_step_and_a_tighter_template_earlier() {
     let Some(client) = cluster::client().await else {
         return;
     };
@@ -95,13 +94,24 @@ async fn e2e_a_recorded_failing_release_replays_to_the_same_step_and_a_tighter_t
         &["--record", record_arg, "--junit", junit_arg],
     ))
     .await;
-    assert_eq!(run.code, Some(1), "the failing release aborts: {}", run.stderr);
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&record_path).unwrap()).unwrap();
+    assert_eq!(
+        run.code,
+        Some(1),
+        "the failing release aborts: {}",
+        run.stderr
+    );
+    let record = crate::records::read_json(&record_path);
     let errors = crate::records::schema_errors(&record);
-    assert!(errors.is_empty(), "the record breaks its schema: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "the record breaks its schema: {errors:#?}"
+    );
     assert_eq!(record["source"], "apply");
-    assert_eq!(record["decision"]["verdict"], "aborted", "{:#}", record["decision"]);
+    assert_eq!(
+        record["decision"]["verdict"], "aborted",
+        "{:#}",
+        record["decision"]
+    );
     assert_eq!(record["decision"]["step"], 1, "{:#}", record["decision"]);
     let values: Vec<&str> = record["measurements"]
         .as_array()
@@ -117,6 +127,29 @@ async fn e2e_a_recorded_failing_release_replays_to_the_same_step_and_a_tighter_t
         "{cases:#?}"
     );
 
+    // A watcher records what it sees: here the aborted rollout, at once.
+    let status_path = out.path().join("status.json");
+    let watched = finish(command(
+        ns.name(),
+        &[
+            "status",
+            "web",
+            "--watch",
+            "--record",
+            status_path.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    assert_eq!(watched.code, Some(1), "{}", watched.stderr);
+    let status_record = crate::records::read_json(&status_path);
+    let errors = crate::records::schema_errors(&status_record);
+    assert!(
+        errors.is_empty(),
+        "the watch record breaks its schema: {errors:#?}"
+    );
+    assert_eq!(status_record["source"], "status");
+    assert_eq!(status_record["outcome"]["outcome"], "aborted");
+
     // The same manifests replay to the same decision, without the server.
     let requests = served.load(Ordering::SeqCst);
     let replay = |dir: &std::path::Path| {
@@ -131,11 +164,20 @@ async fn e2e_a_recorded_failing_release_replays_to_the_same_step_and_a_tighter_t
     };
     let same = replay(v2.path());
     let text = String::from_utf8_lossy(&same.stdout);
-    assert_eq!(same.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&same.stderr));
+    assert_eq!(
+        same.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
     let report: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(report["replay"]["same"], true, "{:#}", report["replay"]);
     assert_eq!(report["replay"]["replayed"]["step"], 1);
-    assert_eq!(served.load(Ordering::SeqCst), requests, "a replay measures nothing");
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        requests,
+        "a replay measures nothing"
+    );
 
     // A template that wants 0.98 fails the first measurement: an earlier abort, at step 1.
     let tightened = release("web:2", "0.98");

@@ -109,10 +109,12 @@ fn step_path(points: &[(f64, f64)], end_x: f64) -> String {
 }
 
 fn x_ticks(span: f64) -> Vec<Tick> {
-    let step = [30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0]
-        .into_iter()
-        .find(|s| span / s <= 8.0)
-        .unwrap_or(14400.0);
+    let step = [
+        30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+    ]
+    .into_iter()
+    .find(|s| span / s <= 8.0)
+    .unwrap_or(14400.0);
     let mut ticks = Vec::new();
     let mut t = 0.0;
     while t <= span + 0.001 {
@@ -171,12 +173,18 @@ pub fn numeric_value(value: &str) -> Option<f64> {
 /// The numbers a condition compares with (`result[0] >= 0.99` gives 0.99), for the dashed
 /// threshold lines.
 fn condition_thresholds(condition: &str) -> Vec<f64> {
-    let Ok(pattern) = regex::Regex::new(r"(?:<=|>=|<|>|==)\s*(-?[0-9]+(?:\.[0-9]+)?)") else {
+    let Ok(pattern) = regex::Regex::new(r"(\S*)\s*(?:<=|>=|<|>|==)\s*(-?[0-9]+(?:\.[0-9]+)?)")
+    else {
         return Vec::new();
     };
     pattern
         .captures_iter(condition)
-        .filter_map(|c| c.get(1)?.as_str().parse().ok())
+        // `len(result) > 0` guards the shape of the result, not its values.
+        .filter(|c| {
+            !c.get(1)
+                .is_some_and(|left| left.as_str().starts_with("len("))
+        })
+        .filter_map(|c| c.get(2)?.as_str().parse().ok())
         .collect()
 }
 
@@ -251,7 +259,8 @@ fn charts(record: &ReleaseRecord, span: f64) -> Vec<Chart> {
         .max()
         .unwrap_or(1)
         .max(1);
-    let most = f64::from(most);
+    // Whole numbers of pods on each of the four grid lines.
+    let most = f64::from((most + 3) / 4 * 4);
     let pod_series = |name: &str, class: &str, get: fn(&super::record::PodSample) -> i32| {
         let coords: Vec<(f64, f64)> = record
             .pods
@@ -399,9 +408,7 @@ fn charts(record: &ReleaseRecord, span: f64) -> Vec<Chart> {
 /// The report as one HTML document.
 pub fn to_html(record: &ReleaseRecord) -> Result<String, String> {
     let span = record
-        .finished_at
-        .zip(record.started_at)
-        .map_or(0.0, |(end, start)| end.duration_since(start).as_secs_f64())
+        .duration_seconds()
         .max(
             record
                 .measurements
@@ -464,22 +471,8 @@ pub fn to_html(record: &ReleaseRecord) -> Result<String, String> {
         .filter(|m| m.phase == "Failed" || m.phase == "Error")
         .collect();
     let explanation = match &record.decision {
-        Some(d) => {
-            let step = d
-                .step
-                .map(|s| format!(", step {}/{}", s + 1, d.steps))
-                .unwrap_or_default();
-            format!(
-                "{} at {}{step}{}",
-                d.verdict,
-                ReleaseRecord::clock(d.elapsed_seconds),
-                if d.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", d.message)
-                }
-            )
-        }
+        Some(d) if d.message.is_empty() => d.describe(),
+        Some(d) => format!("{}: {}", d.describe(), d.message),
         None => "no decision was recorded".into(),
     };
     let verdict_class = match record.decision.as_ref().map(|d| d.verdict.as_str()) {
@@ -525,7 +518,11 @@ mod tests {
         assert_eq!(numeric_value("*****"), None);
         assert_eq!(
             condition_thresholds("len(result) > 0 && result[0] >= 0.99"),
-            vec![0.0, 0.99]
+            vec![0.99]
+        );
+        assert_eq!(
+            condition_thresholds("result < 0.5 || result > 2"),
+            vec![0.5, 2.0]
         );
     }
 }

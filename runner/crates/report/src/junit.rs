@@ -28,10 +28,7 @@ pub enum CaseResult {
 /// The test cases of a record: its steps, then each run's metrics, then the outcome.
 pub fn cases(record: &ReleaseRecord) -> Vec<Case> {
     let rollout = format!("{}/{}", record.rollout.namespace, record.rollout.name);
-    let end = record
-        .finished_at
-        .zip(record.started_at)
-        .map_or(0.0, |(end, start)| end.duration_since(start).as_secs_f64());
+    let end = record.duration_seconds();
     let mut out = Vec::new();
     let decision = record.decision.as_ref();
     let decided_step = decision.and_then(|d| d.step).map(i64::from);
@@ -179,13 +176,7 @@ pub fn to_xml(record: &ReleaseRecord) -> String {
     let errors = count(|r| matches!(r, CaseResult::Error { .. })).to_string();
     let skipped = count(|r| matches!(r, CaseResult::Skipped { .. })).to_string();
     let tests = cases.len().to_string();
-    let time = format!(
-        "{:.3}",
-        record
-            .finished_at
-            .zip(record.started_at)
-            .map_or(0.0, |(end, start)| end.duration_since(start).as_secs_f64())
-    );
+    let time = format!("{:.3}", record.duration_seconds());
     let suite_name = format!(
         "release {}/{}",
         record.rollout.namespace, record.rollout.name

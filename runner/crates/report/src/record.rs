@@ -183,6 +183,21 @@ pub struct Decision {
     pub message: String,
 }
 
+impl Decision {
+    /// `aborted at 00:06:10, step 6/8`.
+    pub fn describe(&self) -> String {
+        let step = self
+            .step
+            .map(|s| format!(", step {}/{}", s + 1, self.steps))
+            .unwrap_or_default();
+        format!(
+            "{} at {}{step}",
+            self.verdict,
+            ReleaseRecord::clock(self.elapsed_seconds)
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiWrites {
@@ -253,6 +268,13 @@ impl ReleaseRecord {
             }
         }
         names
+    }
+
+    /// Seconds from the start to the end of the drive (0 when either is missing).
+    pub fn duration_seconds(&self) -> f64 {
+        self.finished_at
+            .zip(self.started_at)
+            .map_or(0.0, |(end, start)| end.duration_since(start).as_secs_f64())
     }
 
     /// `HH:MM:SS` since the start.
@@ -402,7 +424,10 @@ impl Recorder {
                     .and_then(|p| p.current_step_index)
                     .or_else(|| {
                         let before = self.record.statuses.len().saturating_sub(1);
-                        self.record.statuses[..before].iter().rev().find_map(|s| s.step)
+                        self.record.statuses[..before]
+                            .iter()
+                            .rev()
+                            .find_map(|s| s.step)
                     })
                     .or(status.current_step_index);
                 self.record.decision = Some(Decision {
@@ -460,8 +485,12 @@ impl Recorder {
             phase: measurement.phase.to_string(),
             value: measurement.value.clone(),
             message: measurement.message.clone(),
-            success_condition: spec.map(|m| m.success_condition.clone()).unwrap_or_default(),
-            failure_condition: spec.map(|m| m.failure_condition.clone()).unwrap_or_default(),
+            success_condition: spec
+                .map(|m| m.success_condition.clone())
+                .unwrap_or_default(),
+            failure_condition: spec
+                .map(|m| m.failure_condition.clone())
+                .unwrap_or_default(),
             provider,
         });
     }
