@@ -16,8 +16,7 @@ use crate::crd::duration::parse_go_duration;
 use crate::driver::RunOptions;
 use crate::error::ExitStatus;
 use crate::metrics::Metrics;
-use crate::report::record::Recorder;
-use crate::report::reporters::{ReportSummary, Reporters};
+use crate::report::reporters::ReportSummary;
 use crate::report::terminal::Terminal;
 use crate::report::{Fanout, Outcome, Reporter};
 
@@ -250,8 +249,10 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
                 let metrics = &metrics;
                 let verbose = args.verbose;
                 async move {
+                    // The forge reporters and the recorder, behind the terminal.
+                    let listeners = Fanout(vec![reporters as &mut dyn Reporter, recorder]);
                     let outcome = drive_applied(
-                        &cluster, metrics, reporters, recorder, namespace, name, settings, verbose,
+                        &cluster, metrics, listeners, namespace, name, settings, verbose,
                     )
                     .await;
                     Driven {
@@ -313,12 +314,12 @@ pub(crate) fn cluster_metrics(client: &kube::Client) -> crate::metrics::cluster:
     )
 }
 
-/// Drive one applied Rollout, releasing the template as it is now in the cluster.
+/// Drive one applied Rollout, releasing the template as it is now in the cluster, reporting
+/// to the terminal and `listeners`.
 async fn drive_applied<M: Metrics>(
     cluster: &KubeCluster,
     metrics: &M,
-    reporters: &mut Reporters,
-    recorder: &mut Recorder,
+    mut listeners: Fanout<'_>,
     namespace: &str,
     name: &str,
     mut settings: DriveSettings,
@@ -332,11 +333,7 @@ async fn drive_applied<M: Metrics>(
     settings.run.target_template = rollout.spec.template.clone();
     let mut terminal = Terminal::new(std::io::stderr());
     terminal.verbose = verbose;
-    let mut fanout = Fanout(vec![
-        &mut terminal as &mut dyn Reporter,
-        reporters,
-        recorder,
-    ]);
+    let mut fanout = Fanout(vec![&mut terminal as &mut dyn Reporter, &mut listeners]);
     let outcome = drive(cluster, metrics, &mut fanout, namespace, name, &settings).await;
     outcome.map_err(|e| e.to_string())
 }

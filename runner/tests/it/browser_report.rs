@@ -60,6 +60,7 @@ await context.close();
 "#;
 
 #[test]
+#[allow(clippy::print_stderr, reason = "a skipped test says why on stderr")]
 fn the_report_of_a_recorded_abort_renders_in_chromium() {
     let (Some(chromium), Some(npm)) = (
         platform("ROLLOUT_RUNNER_CHROMIUM"),
