@@ -358,3 +358,42 @@ fn a_file_that_is_not_a_record_is_refused_with_a_hint() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("missing.json"), "{}", run.stderr);
 }
+
+#[test]
+fn a_record_is_a_data_source_for_backtests() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = failing_release(dir.path(), |a| a);
+    runner(dir.path(), &["simulate", "in", "--record", "record.json"]);
+    let template = input.join("analysis.yaml");
+    let run = runner(
+        dir.path(),
+        &[
+            "analysis",
+            "backtest",
+            template.to_str().unwrap(),
+            "--record",
+            "record.json",
+            "--args",
+            "service-name=checkout",
+            "canary-hash=x",
+            "--step",
+            "1m",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let phases: Vec<&str> = report["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["measurements"]["success-rate"]["phase"].as_str().unwrap())
+        .collect();
+    assert!(phases.starts_with(&["Successful"]), "{phases:?}");
+    assert!(phases.ends_with(&["Failed"]), "{phases:?}");
+    assert_eq!(
+        report["metrics"]["success-rate"]["phase"], "Failed",
+        "{report:#}"
+    );
+}
