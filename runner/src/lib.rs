@@ -32,5 +32,6 @@ pub use rollout_runner_traffic as traffic;
 pub mod cli;
 pub mod controller;
 pub mod driver;
+pub mod replay;
 pub mod settings;
 pub mod simulation;

@@ -301,7 +301,17 @@ impl Simulation {
 
     /// Drive the release to its end.
     pub async fn run(&self, reporter: &mut dyn Reporter) -> Result<Outcome, DriverError> {
-        Driver::new(&self.cluster, &self.metrics, reporter)
+        self.run_with(&self.metrics, reporter).await
+    }
+
+    /// Drive the release to its end with another metrics provider (a replay's recorded
+    /// values).
+    pub async fn run_with<M: crate::metrics::Metrics>(
+        &self,
+        metrics: &M,
+        reporter: &mut dyn Reporter,
+    ) -> Result<Outcome, DriverError> {
+        Driver::new(&self.cluster, metrics, reporter)
             .run(
                 self.rollout.namespace_or_default(),
                 self.rollout.name(),

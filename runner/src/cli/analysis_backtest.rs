@@ -28,9 +28,16 @@ pub(crate) struct BacktestArgs {
     #[arg(long = "args", value_name = "NAME=VALUE", num_args = 1..)]
     args: Vec<String>,
 
-    /// Start of the window: RFC 3339 (`2026-11-21T00:00:00Z`), `now`, or `now-24h`.
-    #[arg(long, value_name = "TIME")]
-    from: String,
+    /// Start of the window: RFC 3339 (`2026-11-21T00:00:00Z`), `now`, or `now-24h`. With
+    /// `--record`: the release's start unless given.
+    #[arg(long, value_name = "TIME", required_unless_present = "record")]
+    from: Option<String>,
+
+    /// Take the values from a release record (`--record FILE` of simulate, apply --wait)
+    /// instead of the providers: each measurement is the recorded one nearest in time, judged
+    /// with this template's conditions. The window defaults to the release's.
+    #[arg(long, value_name = "RECORD")]
+    record: Option<std::path::PathBuf>,
 
     /// End of the window (included), in the same forms. Default: now.
     #[arg(long, value_name = "TIME", default_value = "now")]
@@ -119,9 +126,28 @@ pub(crate) fn backtest(args: BacktestArgs) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|m| resolve_metric_args(m, &values).map_err(|e| anyhow::anyhow!("{e}")))
         .collect::<anyhow::Result<_>>()?;
+    let record = match &args.record {
+        Some(path) => Some(super::report::read_record(path)?),
+        None => None,
+    };
+    if let Some(record) = &record {
+        let recorded = record.metric_names();
+        let missing: Vec<&str> = metrics
+            .iter()
+            .filter(|m| !recorded.contains(&m.name))
+            .map(|m| m.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "metrics {} have no measurements in the record (it has: {})\nhint: backtest a record with the metrics it measured, by name",
+                missing.join(", "),
+                recorded.join(", ")
+            );
+        }
+    }
     let unsupported: Vec<&str> = metrics
         .iter()
-        .filter(|m| !past_data(m))
+        .filter(|m| record.is_none() && !past_data(m))
         .map(|m| m.name.as_str())
         .collect();
     if !unsupported.is_empty() {
@@ -131,8 +157,18 @@ pub(crate) fn backtest(args: BacktestArgs) -> anyhow::Result<ExitStatus> {
         );
     }
     let now = Timestamp::now();
-    let from = parse_time(&args.from, now).context("--from")?;
-    let to = parse_time(&args.to, now).context("--to")?;
+    let recorded_window = record
+        .as_ref()
+        .and_then(|r| r.started_at.zip(r.finished_at));
+    let from = match (&args.from, recorded_window) {
+        (Some(text), _) => parse_time(text, now).context("--from")?,
+        (None, Some((start, _))) => start,
+        (None, None) => bail!("--from is required (the record has no start time)"),
+    };
+    let to = match recorded_window {
+        Some((_, end)) if args.to == "now" => end,
+        _ => parse_time(&args.to, now).context("--to")?,
+    };
     let step = match &args.step {
         Some(text) => crate::crd::duration::parse_go_duration(text)
             .map_err(|e| anyhow::anyhow!("--step {text}: {e}"))?,
@@ -160,28 +196,14 @@ pub(crate) fn backtest(args: BacktestArgs) -> anyhow::Result<ExitStatus> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let run = AnalysisRun::new("backtest", Default::default());
-    let measured: Vec<Vec<crate::crd::Measurement>> = runtime.block_on(async {
-        futures::stream::iter(times.iter().copied())
-            .map(|t| {
-                let (providers, metrics, run) = (&providers, &metrics, &run);
-                async move {
-                    let mut out = Vec::with_capacity(metrics.len());
-                    for metric in metrics {
-                        let context = MeasureContext {
-                            run,
-                            now: t,
-                            secrets: &[],
-                        };
-                        out.push(providers.measure(context, metric, &TaskKind::Run).await);
-                    }
-                    out
-                }
-            })
-            .buffered(8)
-            .collect()
-            .await
-    });
+    let measured = match &record {
+        Some(record) => {
+            let start = record.started_at.unwrap_or(from);
+            let recorded = crate::replay::recorded_metrics(record, start);
+            runtime.block_on(measure_all(&recorded, &metrics, &times))
+        }
+        None => runtime.block_on(measure_all(&providers, &metrics, &times)),
+    };
     let mut intervals = Vec::with_capacity(times.len());
     for (t, at) in times.iter().zip(&measured) {
         let verdict = backtest::worst(at.iter().map(|m| m.phase));
@@ -239,6 +261,32 @@ pub(crate) fn backtest(args: BacktestArgs) -> anyhow::Result<ExitStatus> {
         super::analysis::Output::Text => print!("{}", render(&report, &metrics)),
     }
     Ok(ExitStatus::Success)
+}
+
+/// Each metric measured at each time, through `provider`.
+async fn measure_all<M: Metrics>(
+    provider: &M,
+    metrics: &[Metric],
+    times: &[Timestamp],
+) -> Vec<Vec<crate::crd::Measurement>> {
+    let run = AnalysisRun::new("backtest", Default::default());
+    let run = &run;
+    futures::stream::iter(times.iter().copied())
+        .map(|t| async move {
+            let mut out = Vec::with_capacity(metrics.len());
+            for metric in metrics {
+                let context = MeasureContext {
+                    run,
+                    now: t,
+                    secrets: &[],
+                };
+                out.push(provider.measure(context, metric, &TaskKind::Run).await);
+            }
+            out
+        })
+        .buffered(8)
+        .collect()
+        .await
 }
 
 /// Whether a metric's measurement depends on `now` (so can be taken in the past).

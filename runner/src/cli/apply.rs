@@ -16,7 +16,7 @@ use crate::crd::duration::parse_go_duration;
 use crate::driver::RunOptions;
 use crate::error::ExitStatus;
 use crate::metrics::Metrics;
-use crate::report::reporters::{ReportSummary, Reporters};
+use crate::report::reporters::ReportSummary;
 use crate::report::terminal::Terminal;
 use crate::report::{Fanout, Outcome, Reporter};
 
@@ -24,6 +24,7 @@ use super::OutputFormat;
 use super::connection::ConnectionArgs;
 use super::drive::{DriveSettings, drive};
 use super::inputs::{Inputs, load_inputs};
+use super::record_args::{RecordArgs, recorder};
 use super::report_args::{ReportArgs, finish_reports, sources_of, start_reporters_each};
 
 /// Apply manifests to the cluster, then (with `--wait`) see each Rollout through.
@@ -101,6 +102,9 @@ pub(crate) struct ApplyArgs {
     expect_plan: Option<String>,
 
     #[command(flatten)]
+    records: RecordArgs,
+
+    #[command(flatten)]
     report: ReportArgs,
 }
 
@@ -161,6 +165,9 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
     {
         eprintln!("error: {message}");
         return Ok(ExitStatus::Error);
+    }
+    if !args.wait && (args.records.record.is_some() || args.records.junit.is_some()) {
+        eprintln!("warning: --record and --junit record a release while it is driven: add --wait");
     }
     if !args.wait && !args.report.report.is_empty() {
         eprintln!("warning: --report reports a release while it is driven: add --wait");
@@ -228,28 +235,34 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         let ci = crate::ci::CiContext::detect(crate::ci::process_env, &std::env::current_dir()?);
         let mut reporters =
             start_reporters_each(&args.report, &ci, &sources_of(&set), rollouts.len())?;
-        let driving =
-            rollouts
-                .iter()
-                .zip(reporters.iter_mut())
-                .map(|((namespace, name), reporters)| {
-                    let cluster = KubeCluster::new(connection.client.clone(), namespace);
-                    let settings = settings.clone();
-                    let metrics = &metrics;
-                    let verbose = args.verbose;
-                    async move {
-                        let outcome = drive_applied(
-                            &cluster, metrics, reporters, namespace, name, settings, verbose,
-                        )
-                        .await;
-                        Driven {
-                            namespace: namespace.clone(),
-                            name: name.clone(),
-                            outcome,
-                            reports: None,
-                        }
+        let mut recorders: Vec<_> = rollouts
+            .iter()
+            .map(|(_, name)| recorder("apply", Some(&set), Some(name)))
+            .collect();
+        let driving = rollouts
+            .iter()
+            .zip(reporters.iter_mut())
+            .zip(recorders.iter_mut())
+            .map(|(((namespace, name), reporters), recorder)| {
+                let cluster = KubeCluster::new(connection.client.clone(), namespace);
+                let settings = settings.clone();
+                let metrics = &metrics;
+                let verbose = args.verbose;
+                async move {
+                    // The forge reporters and the recorder, behind the terminal.
+                    let listeners = Fanout(vec![reporters as &mut dyn Reporter, recorder]);
+                    let outcome = drive_applied(
+                        &cluster, metrics, listeners, namespace, name, settings, verbose,
+                    )
+                    .await;
+                    Driven {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        outcome,
+                        reports: None,
                     }
-                });
+                }
+            });
         let all = futures::future::join_all(driving);
         let driven = tokio::select! {
             driven = all => Some(driven),
@@ -261,6 +274,10 @@ pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
                 None
             }
         };
+        // Records are written even when interrupted: they end where the drive stopped.
+        for recorder in &recorders {
+            args.records.write(&recorder.record, recorders.len() > 1)?;
+        }
         // Reports are sent (within their flush timeout) even when interrupted.
         let summaries = futures::future::join_all(reporters.into_iter().map(finish_reports)).await;
         let Some(mut driven) = driven else {
@@ -297,11 +314,12 @@ pub(crate) fn cluster_metrics(client: &kube::Client) -> crate::metrics::cluster:
     )
 }
 
-/// Drive one applied Rollout, releasing the template as it is now in the cluster.
+/// Drive one applied Rollout, releasing the template as it is now in the cluster, reporting
+/// to the terminal and `listeners`.
 async fn drive_applied<M: Metrics>(
     cluster: &KubeCluster,
     metrics: &M,
-    reporters: &mut Reporters,
+    mut listeners: Fanout<'_>,
     namespace: &str,
     name: &str,
     mut settings: DriveSettings,
@@ -315,12 +333,8 @@ async fn drive_applied<M: Metrics>(
     settings.run.target_template = rollout.spec.template.clone();
     let mut terminal = Terminal::new(std::io::stderr());
     terminal.verbose = verbose;
-    let outcome = if reporters.is_empty() {
-        drive(cluster, metrics, &mut terminal, namespace, name, &settings).await
-    } else {
-        let mut fanout = Fanout(vec![&mut terminal as &mut dyn Reporter, reporters]);
-        drive(cluster, metrics, &mut fanout, namespace, name, &settings).await
-    };
+    let mut fanout = Fanout(vec![&mut terminal as &mut dyn Reporter, &mut listeners]);
+    let outcome = drive(cluster, metrics, &mut fanout, namespace, name, &settings).await;
     outcome.map_err(|e| e.to_string())
 }
 

@@ -25,6 +25,8 @@ mod inputs;
 mod install;
 mod lint;
 mod plan;
+mod record_args;
+mod report;
 pub mod report_args;
 mod simulate;
 
@@ -75,6 +77,8 @@ enum Command {
     /// Run a release on an in-memory cluster with scripted metrics: no cluster needed.
     Simulate(simulate::SimulateArgs),
     Plan(plan::PlanArgs),
+    /// Render a release record (`--record FILE`) as a self-contained HTML report or JUnit XML.
+    Report(report::ReportArgs),
     /// Apply manifests to the cluster and, with `--wait`, drive each Rollout to its end.
     Apply(apply::ApplyArgs),
     /// Show a rollout's phase (`Phase - message`); with `--watch`, follow it until it ends.
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Lint(args) => lint::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Report(args) => report::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Status(args) => status::run(args),
         Command::Drive(args) => drive_existing::run(args),

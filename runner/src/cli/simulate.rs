@@ -9,6 +9,7 @@ use clap::Args;
 use crate::error::ExitStatus;
 use crate::manifest::DataFile;
 use crate::metrics::scripted::parse_series;
+use crate::report::record::Recorder;
 use crate::report::reporters::Reporters;
 use crate::report::terminal::Terminal;
 use crate::report::timeline::Timeline;
@@ -17,6 +18,7 @@ use crate::simulation::{Scenario, Simulation};
 
 use super::OutputFormat;
 use super::inputs::{Inputs, load_inputs};
+use super::record_args::{RecordArgs, recorder};
 use super::report_args::{ReportArgs, finish_reports, sources_of, start_reporters};
 
 /// Run a release against an in-memory cluster on a virtual clock: the real driver loop
@@ -61,6 +63,16 @@ pub(crate) struct SimulateArgs {
     /// Also print each event (scaling, service switches, traffic).
     #[arg(long, short)]
     verbose: bool,
+
+    /// Replay a release record: its metric values drive the providers and its pod readiness
+    /// drives the in-memory cluster, under the Rollout and AnalysisTemplates given (the
+    /// recorded ones, or changed ones); says where the new decision differs from the recorded
+    /// one. Exit codes are those of the replayed release.
+    #[arg(long, value_name = "RECORD")]
+    replay: Option<PathBuf>,
+
+    #[command(flatten)]
+    records: RecordArgs,
 
     #[command(flatten)]
     report: ReportArgs,
@@ -195,16 +207,48 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
         Err(status) => return Ok(status),
     };
 
+    let replay = match &args.replay {
+        Some(path) => Some(super::report::read_record(path)?),
+        None => None,
+    };
+    let rollout_name = args.rollout.clone().or_else(|| {
+        let recorded = &replay.as_ref()?.rollout.name;
+        let several = set.rollouts().count() > 1;
+        (several && set.rollouts().any(|(_, r)| r.name() == recorded)).then(|| recorded.clone())
+    });
+    if let Some(record) = &replay {
+        let image = set
+            .rollouts()
+            .find(|(_, r)| rollout_name.as_deref().is_none_or(|n| r.name() == n))
+            .and_then(|(_, r)| {
+                r.spec
+                    .template
+                    .as_ref()?
+                    .spec
+                    .as_ref()?
+                    .containers
+                    .first()?
+                    .image
+                    .clone()
+            });
+        scenario = crate::replay::replay_scenario(record, &scenario, image.as_deref());
+    }
+
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let simulation = Simulation::prepare(&set, &scenario, args.rollout.as_deref(), args.real_time)
+        let simulation = Simulation::prepare(&set, &scenario, rollout_name.as_deref(), args.real_time)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let ci = crate::ci::CiContext::detect(crate::ci::process_env, &std::env::current_dir()?);
         let mut reporters = start_reporters(&args.report, &ci, sources_of(&set))?;
+        let mut recorder = recorder("simulate", Some(&set), rollout_name.as_deref());
+        let replay_metrics = replay
+            .as_ref()
+            .map(|record| crate::replay::recorded_metrics(record, simulation.released_at));
+        let replay_metrics = replay_metrics.as_ref();
         let stdout = std::io::stdout();
         match args.output {
             OutputFormat::Text => {
@@ -216,9 +260,11 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
                         "note: service `{name}` is not among the inputs; the simulation created it"
                     );
                 }
-                let outcome = drive(&simulation, &mut terminal, &mut reporters).await;
+                let outcome = drive(&simulation, replay_metrics, &mut terminal, &mut reporters, &mut recorder).await;
                 finish_reports(reporters).await;
                 let outcome = outcome?;
+                recorder.record.api_writes.total = Some(simulation.cluster.api_writes());
+                args.records.write(&recorder.record, false)?;
                 let mut out = terminal.into_inner();
                 let elapsed = crate::cluster::Cluster::now(&simulation.cluster)
                     .duration_since(simulation.released_at);
@@ -229,13 +275,19 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
                     simulation.cluster.api_writes(),
                     outcome.exit_status().code()
                 );
+                if let Some(record) = &replay {
+                    let comparison = crate::replay::compare(record, &recorder.record);
+                    let _ = writeln!(out, "replay: {}", comparison.text);
+                }
                 Ok(outcome.exit_status())
             }
             OutputFormat::Json => {
                 let mut timeline = Timeline::default();
-                let outcome = drive(&simulation, &mut timeline, &mut reporters).await;
+                let outcome = drive(&simulation, replay_metrics, &mut timeline, &mut reporters, &mut recorder).await;
                 let reports = finish_reports(reporters).await;
                 let outcome = outcome?;
+                recorder.record.api_writes.total = Some(simulation.cluster.api_writes());
+                args.records.write(&recorder.record, false)?;
                 let elapsed = crate::cluster::Cluster::now(&simulation.cluster)
                     .duration_since(simulation.released_at);
                 let report = serde_json::json!({
@@ -246,6 +298,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
                     "apiWrites": simulation.cluster.api_writes(),
                     "reports": reports,
                     "timeline": timeline.entries,
+                    "replay": replay.as_ref().map(|record| crate::replay::compare(record, &recorder.record)),
                 });
                 let mut out = stdout.lock();
                 serde_json::to_writer_pretty(&mut out, &report)?;
@@ -259,12 +312,14 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
 /// Drive the simulation with the output reporter and the forge reporters side by side.
 async fn drive(
     simulation: &Simulation,
+    replay: Option<&crate::metrics::recorded::Recorded>,
     output: &mut dyn Reporter,
     reporters: &mut Reporters,
+    recorder: &mut Recorder,
 ) -> Result<crate::report::Outcome, crate::driver::DriverError> {
-    if reporters.is_empty() {
-        return simulation.run(output).await;
+    let mut fanout = Fanout(vec![output, reporters, recorder]);
+    match replay {
+        Some(metrics) => simulation.run_with(metrics, &mut fanout).await,
+        None => simulation.run(&mut fanout).await,
     }
-    let mut fanout = Fanout(vec![output, reporters]);
-    simulation.run(&mut fanout).await
 }

@@ -20,6 +20,7 @@ use crate::report::{Fanout, Outcome, Reporter, Update};
 
 use super::OutputFormat;
 use super::operations::{RolloutArg, duration_flag, read_rollout, runtime};
+use super::record_args::{RecordArgs, recorder};
 use super::report_args::{ReportArgs, finish_reports, start_reporters};
 
 #[derive(Debug, Args)]
@@ -47,6 +48,11 @@ pub(crate) struct StatusArgs {
 
     /// With `--watch`, the release is reported as `apply --wait` reports it (check run, sticky
     /// comment, statuses, webhooks), whoever drives it.
+    /// With `--watch`: the record of what was seen (status transitions, traffic, pods, events
+    /// and the outcome; measurements only when this process takes them, so none here).
+    #[command(flatten)]
+    records: RecordArgs,
+
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -111,8 +117,13 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitStatus> {
                 crate::ci::CiContext::detect(crate::ci::process_env, &std::env::current_dir()?);
             // No manifests here: annotations cannot point at files.
             let mut reporters = start_reporters(&args.report, &ci, Sources::default())?;
+            let mut recorder = recorder("status", None, None);
             let followed = {
-                let mut fanout = Fanout(vec![&mut lines as &mut dyn Reporter, &mut reporters]);
+                let mut fanout = Fanout(vec![
+                    &mut lines as &mut dyn Reporter,
+                    &mut reporters,
+                    &mut recorder,
+                ]);
                 let mut driver = Driver::new(&cluster, &metrics, &mut fanout);
                 tokio::select! {
                     outcome = driver.follow(namespace, name, &options) => Some(outcome),
@@ -123,6 +134,7 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitStatus> {
                 }
             };
             finish_reports(reporters).await;
+            args.records.write(&recorder.record, false)?;
             let Some(outcome) = followed else {
                 return Ok(ExitStatus::Interrupted);
             };

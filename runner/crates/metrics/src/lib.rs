@@ -19,6 +19,7 @@ pub mod kayenta;
 pub mod newrelic;
 pub mod prometheus;
 pub mod providers;
+pub mod recorded;
 pub mod scripted;
 pub mod settings;
 pub mod web;

@@ -9,9 +9,12 @@
 pub mod delivery;
 pub mod github;
 pub mod gitlab;
+pub mod html;
 pub mod info;
+pub mod junit;
 pub mod markdown;
 pub mod notify;
+pub mod record;
 pub mod release;
 pub mod reporters;
 pub mod sources;
