@@ -83,9 +83,10 @@ fn namespaced_rules() -> Value {
         // One Event per decision.
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
          "verbs": ["create", "patch"]},
-        // The per-Rollout Leases shared with CI runners.
+        // The per-Rollout Leases shared with CI runners (watched: passes read them from the
+        // watch cache).
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-         "verbs": ["get", "create", "update", "patch"]},
+         "verbs": ["get", "list", "watch", "create", "update", "patch"]},
         // Traffic routers: weights are patched on objects the user owns.
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"],
          "verbs": ["get", "list", "watch", "update", "patch"]},

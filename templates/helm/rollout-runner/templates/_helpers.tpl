@@ -59,7 +59,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: [create, patch]
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
-  verbs: [get, create, update, patch]
+  verbs: [get, list, watch, create, update, patch]
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, list, watch, update, patch]
