@@ -113,7 +113,14 @@ const MAX_DEPTH: usize = 256;
 
 impl JsonParser<'_> {
     fn error(&self, message: &str) -> ParseValueError {
-        let column = self.src[..self.pos.min(self.src.len())].chars().count() + 1;
+        // `pos` may stop inside a character (a bad escape before a multi-byte one): count the
+        // characters that start before it.
+        let column = self
+            .src
+            .char_indices()
+            .take_while(|(at, _)| *at < self.pos)
+            .count()
+            + 1;
         ParseValueError {
             message: message.to_string(),
             column,
@@ -121,7 +128,8 @@ impl JsonParser<'_> {
     }
 
     fn rest(&self) -> &str {
-        &self.src[self.pos..]
+        // Past the end, or inside a character after an error: nothing left to read.
+        self.src.get(self.pos..).unwrap_or("")
     }
 
     fn skip_ws(&mut self) {
@@ -499,6 +507,15 @@ impl From<serde_json::Value> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_escape_before_a_multibyte_character_is_an_error_not_a_panic() {
+        // Found by the `conditions` fuzz target (tests/bench/fuzz).
+        for text in ["\"a\\㽞\"", "\"aUut%l\\\\J\\㽞(reu[", "[\"\\φ"] {
+            let error = Value::parse(text).expect_err(text);
+            assert!(error.column >= 1, "{text}: {error}");
+        }
+    }
 
     #[test]
     fn parses_json_and_prometheus_words() {
