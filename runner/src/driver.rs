@@ -263,7 +263,17 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
                 action = %action.describe(),
                 "performing"
             );
-            if let Err(error) = self.cluster.apply(owner, action).await {
+            let applied = self.cluster.apply(owner, action).await;
+            if applied.is_ok() {
+                // Said once the API server has answered: a process killed after this line
+                // was killed after the action, not during it.
+                tracing::debug!(
+                    owner = %format!("{}/{}", owner.kind(), owner.name()),
+                    action = %action.describe(),
+                    "performed"
+                );
+            }
+            if let Err(error) = applied {
                 let events = [Event {
                     event_type: EventType::Warning,
                     reason: "ReconciliationError".into(),

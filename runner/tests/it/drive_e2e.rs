@@ -16,7 +16,7 @@ use rollout_runner::operate::Operation;
 use crate::support::cluster::{self, TestNamespace, fault};
 use crate::support::runner::{
     self, Finished, Manifests, Monitor, Running, SERVICES, apply_wait, apply_wait_leased, finish,
-    is_action, operate, selected_hash, wait_rollout,
+    is_action, is_action_done, operate, selected_hash, wait_rollout,
 };
 
 /// A 5-replica canary without traffic routing, with `steps` and pod-template `annotations`.
@@ -504,7 +504,9 @@ async fn kill_after_every_action(ns: &str, dir: &std::path::Path) -> (usize, Fin
     let mut kills = 0;
     loop {
         let mut running = Running::start(apply_wait(ns, dir, &[]));
-        if running.wait_for_lines(1, is_action).await {
+        // Killed once the action's write is answered: killed during the write, a runner may
+        // never get an action through.
+        if running.wait_for_lines(1, is_action_done).await {
             running.kill().await;
             kills += 1;
             assert!(kills < 200, "the release never finished");

@@ -194,6 +194,11 @@ pub(crate) fn is_action(line: &str) -> bool {
     line.contains("performing")
 }
 
+/// A line the driver logs once an action's write has been answered.
+pub(crate) fn is_action_done(line: &str) -> bool {
+    line.contains("\"performed\"") || line.contains(" performed ")
+}
+
 /// Perform an operation (promote, abort, ...) as a person would with the CLI: merge patches on
 /// the Rollout and its status subresource.
 pub(crate) async fn operate(
