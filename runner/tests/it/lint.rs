@@ -315,7 +315,7 @@ fn unsupported_features_stop_simulate_and_apply_before_anything() {
         assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
         assert!(
             stderr.contains(
-                "unsupported-routers.yaml:51:9: error: AWS App Mesh is not supported: AWS ended support for App Mesh in 2026\n  --> Rollout/appmesh: spec.strategy.canary.trafficRouting.appMesh\n  hint: "
+                "unsupported-routers.yaml:52:9: error: AWS App Mesh is not supported: AWS ended support for App Mesh in 2026\n  --> Rollout/appmesh: spec.strategy.canary.trafficRouting.appMesh\n  hint: "
             ),
             "{command:?}: {stderr}"
         );
