@@ -33,6 +33,19 @@ async fn deploy_first(client: &kube::Client, ns: &str, files: &[(&str, &str)]) -
     rollout(client, ns).await.status.unwrap().stable_rs
 }
 
+/// Deploys the five-step canary at `web:1` without faults; returns its pod-template hash.
+async fn deploy_canary_v1(client: &kube::Client, ns: &str) -> String {
+    deploy_first(
+        client,
+        ns,
+        &[
+            ("services.yaml", SERVICES),
+            ("rollout.yaml", &canary("web:1", FIVE_STEPS, "", "")),
+        ],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn e2e_faults_a_canary_under_ten_percent_api_faults_ends_as_without_them() {
     let Some(client) = cluster::client().await else {
@@ -42,15 +55,7 @@ async fn e2e_faults_a_canary_under_ten_percent_api_faults_ends_as_without_them()
         return;
     };
     let ns = TestNamespace::create(&client, "faults-canary").await;
-    let old = deploy_first(
-        &client,
-        ns.name(),
-        &[
-            ("services.yaml", SERVICES),
-            ("rollout.yaml", &canary("web:1", FIVE_STEPS, "", "")),
-        ],
-    )
-    .await;
+    let old = deploy_canary_v1(&client, ns.name()).await;
     proxy.admin("POST", "/stats/reset", "").await;
 
     let monitor = Monitor::start(&client, ns.name(), ALWAYS_SERVING, Some(5));
@@ -439,15 +444,7 @@ async fn e2e_faults_the_controller_under_ten_percent_api_faults_releases_a_canar
         return;
     };
     let ns = TestNamespace::create(&client, "faults-controller").await;
-    let old = deploy_first(
-        &client,
-        ns.name(),
-        &[
-            ("services.yaml", SERVICES),
-            ("rollout.yaml", &canary("web:1", FIVE_STEPS, "", "")),
-        ],
-    )
-    .await;
+    let old = deploy_canary_v1(&client, ns.name()).await;
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -548,15 +545,7 @@ async fn e2e_faults_retry_after_is_waited_out() {
             return;
         };
         let ns = TestNamespace::create(&client, "retry-after").await;
-        deploy_first(
-            &client,
-            ns.name(),
-            &[
-                ("services.yaml", SERVICES),
-                ("rollout.yaml", &canary("web:1", FIVE_STEPS, "", "")),
-            ],
-        )
-        .await;
+        deploy_canary_v1(&client, ns.name()).await;
         // deploy_first ran without the proxy; only the status below goes through it.
         let mut status = command(ns.name(), &["status", "web"]);
         status.env("KUBECONFIG", proxy.kubeconfig());
@@ -587,15 +576,7 @@ async fn e2e_faults_watches_expired_on_resume_are_recovered() {
         return;
     };
     let ns = TestNamespace::create(&client, "faults-gone").await;
-    deploy_first(
-        &client,
-        ns.name(),
-        &[
-            ("services.yaml", SERVICES),
-            ("rollout.yaml", &canary("web:1", FIVE_STEPS, "", "")),
-        ],
-    )
-    .await;
+    deploy_canary_v1(&client, ns.name()).await;
     proxy.admin("POST", "/stats/reset", "").await;
     let monitor = Monitor::start(&client, ns.name(), ALWAYS_SERVING, Some(5));
     let run = release_through(

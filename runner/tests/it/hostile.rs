@@ -656,6 +656,17 @@ async fn a_secret_in_a_condition_never_reaches_the_forge_or_a_webhook() {
     );
 }
 
+/// `simulate in --scenario scenario.yaml` in `dir`, with `scenario` as that file.
+fn simulate_with_scenario(dir: &Path, scenario: &str) -> Run {
+    std::fs::write(dir.join("scenario.yaml"), scenario).unwrap();
+    runner(
+        dir,
+        &["simulate", "in", "--scenario", "scenario.yaml"],
+        &[],
+        None,
+    )
+}
+
 /// A mistyped secret in a scenario is reported by its place, not echoed.
 #[test]
 fn a_mistyped_scenario_secret_is_not_echoed() {
@@ -678,13 +689,7 @@ fn a_mistyped_scenario_secret_is_not_echoed() {
             "invalid scenario",
         ),
     ] {
-        std::fs::write(dir.path().join("scenario.yaml"), scenario).unwrap();
-        let run = runner(
-            dir.path(),
-            &["simulate", "in", "--scenario", "scenario.yaml"],
-            &[],
-            None,
-        );
+        let run = simulate_with_scenario(dir.path(), scenario);
         assert_eq!(run.code, 2, "{}", run.stderr);
         assert!(run.stderr.contains(place), "{}", run.stderr);
         assert!(!run.stderr.contains("123456789"), "{}", run.stderr);
@@ -713,13 +718,7 @@ fn scenario_problems_are_placed() {
             "scenario.yaml:3:1: invalid scenario: more than one YAML document",
         ),
     ] {
-        std::fs::write(dir.path().join("scenario.yaml"), scenario).unwrap();
-        let run = runner(
-            dir.path(),
-            &["simulate", "in", "--scenario", "scenario.yaml"],
-            &[],
-            None,
-        );
+        let run = simulate_with_scenario(dir.path(), scenario);
         assert_eq!(run.code, 2, "{}", run.stderr);
         assert!(
             run.stderr.contains(expected),
