@@ -16,6 +16,7 @@
 //! fail when `ROLLOUT_RUNNER_E2E_REQUIRED=1` or `CI=true`.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::Api;
@@ -470,6 +471,112 @@ async fn act_runs_the_example_workflows_with_the_action() {
     );
 }
 
+/// gitlab-ci-local (Node 22 and its bundle) from the npm prefix of `tests/platforms/build npm`.
+fn gitlab_ci_local() -> Option<PathBuf> {
+    let tool = npm::prefix()?.join("bin/gitlab-ci-local");
+    assert!(
+        tool.exists(),
+        "{} is missing: run tests/platforms/build npm",
+        tool.display()
+    );
+    Some(tool)
+}
+
+/// A `HOME` for the runner and a directory with `rollout-runner` (the binary under test) to
+/// put first on its `PATH`.
+fn job_host(work: &Path) -> (PathBuf, PathBuf) {
+    let home = work.join("home");
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_rollout-runner"),
+        bin.join("rollout-runner"),
+    )
+    .unwrap();
+    (home, bin)
+}
+
+/// The tests' GitLab API server (`forge_gitlab`: project 42, merge request 9).
+async fn gitlab_server() -> (MockServer, Arc<Mutex<forge_gitlab::State>>) {
+    let server = MockServer::start().await;
+    let state = Arc::new(Mutex::new(forge_gitlab::State::default()));
+    Mock::given(wiremock::matchers::any())
+        .respond_with(FakeGitlab(state.clone()))
+        .mount(&server)
+        .await;
+    (server, state)
+}
+
+/// gitlab-ci-local on a repository, its jobs on the shell executor (the jobs' `image:` is the
+/// project's image; here the binary is on `PATH` instead), reporting to the GitLab server.
+struct GitlabCi {
+    tool: PathBuf,
+    repo: PathBuf,
+    home: PathBuf,
+    bin: PathBuf,
+    api: String,
+}
+
+impl GitlabCi {
+    /// One pipeline; `variables` are set (or, with an empty value, unset) for every job.
+    async fn run(&self, variables: &[(&str, &str)]) -> Ran {
+        let mut command = tokio::process::Command::new(&self.tool);
+        command.current_dir(&self.repo).args([
+            "--force-shell-executor",
+            "--no-json-schema-validation",
+            "--ignore-predefined-vars",
+            "CI_API_V4_URL,CI_PROJECT_ID,CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,GITLAB_CI",
+        ]);
+        let kubeconfig = cluster::kubeconfig_path().unwrap();
+        let kubeconfig = kubeconfig.display().to_string();
+        let mut all: Vec<(&str, &str)> = vec![
+            ("CI_API_V4_URL", &self.api),
+            ("CI_PROJECT_ID", "42"),
+            // gitlab-ci-local sets GITLAB_CI=false (scripts can tell it from GitLab); GitLab
+            // sets true, which is how rollout-runner reads the rest of the job's variables.
+            ("GITLAB_CI", "true"),
+            ("GITLAB_TOKEN", forge_gitlab::TOKEN),
+            ("KUBECONFIG", &kubeconfig),
+        ];
+        all.extend_from_slice(variables);
+        for (name, value) in all {
+            if value.is_empty() {
+                command.arg("--unset-variable").arg(name);
+            } else {
+                command.arg("--variable").arg(format!("{name}={value}"));
+            }
+        }
+        let path = std::env::var("PATH").unwrap_or_default();
+        command.env("PATH", format!("{}:{path}", self.bin.display()));
+        run_tool(command, &self.home).await
+    }
+}
+
+/// The user's own setup for every job: the template's jobs must not depend on theirs.
+const USER_BEFORE_SCRIPT: &str = "\ndefault:\n  before_script:\n    - echo \"user before_script ran\"\n    - cd deploy && cd ..\n";
+
+/// The commit statuses' states on `sha`, in order, of the statuses whose name has `name`.
+fn status_states(state: &forge_gitlab::State, sha: &str, name: &str) -> Vec<String> {
+    state
+        .calls
+        .iter()
+        .filter(|(method, path, body)| {
+            method == "POST"
+                && path.ends_with(&format!("/statuses/{sha}"))
+                && body["name"].as_str().is_some_and(|n| n.contains(name))
+        })
+        .filter_map(|(_, _, body)| body["state"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The merge request pipeline's variables (GitLab sets no CI_COMMIT_BRANCH there).
+const MERGE_REQUEST: &[(&str, &str)] = &[
+    ("CI_PIPELINE_SOURCE", "merge_request_event"),
+    ("CI_MERGE_REQUEST_IID", "9"),
+    ("CI_COMMIT_BRANCH", ""),
+];
+
 #[allow(
     clippy::print_stderr,
     reason = "the cost of each run, for docs/benchmarks.md"
@@ -479,26 +586,14 @@ async fn gitlab_ci_local_runs_the_example_pipeline_with_the_component() {
     let Some(client) = cluster::client().await else {
         return;
     };
-    let Some(prefix) = npm::prefix() else { return };
-    let gitlab_ci_local = prefix.join("bin/gitlab-ci-local");
-    assert!(
-        gitlab_ci_local.exists(),
-        "{} is missing: run tests/platforms/build npm",
-        gitlab_ci_local.display()
-    );
+    let Some(gitlab_ci_local) = gitlab_ci_local() else {
+        return;
+    };
     let staging = TestNamespace::create(&client, "glci-staging").await;
     let production = TestNamespace::create(&client, "glci-production").await;
     let work = tempfile::tempdir().unwrap();
     let repo = work.path().join("repo");
-    let home = work.path().join("home");
-    let bin = work.path().join("bin");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_rollout-runner"),
-        bin.join("rollout-runner"),
-    )
-    .unwrap();
+    let (home, bin) = job_host(work.path());
 
     // The component project and the user's project in one repository: gitlab-ci-local reads a
     // component from the working tree when it names this project at this commit.
@@ -523,65 +618,28 @@ async fn gitlab_ci_local_runs_the_example_pipeline_with_the_component() {
     assert!(example.contains("rollout-runner@0.1.0"), "{example}");
     let pipeline = example
         .replace("rollout-runner@0.1.0", &format!("rollout-runner@{sha}"))
-        .replace("namespace: shop-staging", &format!("namespace: {}", staging.name()))
-        .replace("namespace: shop\n", &format!("namespace: {}\n", production.name()))
-        // The user's own setup, for every job: the component's jobs must not depend on it.
-        + "\ndefault:\n  before_script:\n    - echo \"user before_script ran\"\n    - cd deploy && cd ..\n";
+        .replace(
+            "namespace: shop-staging",
+            &format!("namespace: {}", staging.name()),
+        )
+        .replace(
+            "namespace: shop\n",
+            &format!("namespace: {}\n", production.name()),
+        )
+        + USER_BEFORE_SCRIPT;
     write(&repo.join(".gitlab-ci.yml"), &pipeline);
 
-    let server = MockServer::start().await;
-    let state = std::sync::Arc::new(std::sync::Mutex::new(forge_gitlab::State::default()));
-    Mock::given(wiremock::matchers::any())
-        .respond_with(FakeGitlab(state.clone()))
-        .mount(&server)
-        .await;
-    let kubeconfig = cluster::kubeconfig_path().unwrap();
-    let pipeline_run = |variables: &[(&str, &str)]| {
-        let mut command = tokio::process::Command::new(&gitlab_ci_local);
-        command.current_dir(&repo).args([
-            "--force-shell-executor",
-            "--no-json-schema-validation",
-            "--ignore-predefined-vars",
-            "CI_API_V4_URL,CI_PROJECT_ID,CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,GITLAB_CI",
-        ]);
-        let mut all = vec![
-            (
-                "CI_API_V4_URL".to_string(),
-                format!("{}/api/v4", server.uri()),
-            ),
-            ("CI_PROJECT_ID".to_string(), "42".to_string()),
-            // gitlab-ci-local sets GITLAB_CI=false (scripts can tell it from GitLab); GitLab
-            // sets true, which is how rollout-runner reads the rest of the job's variables.
-            ("GITLAB_CI".to_string(), "true".to_string()),
-            ("GITLAB_TOKEN".to_string(), forge_gitlab::TOKEN.to_string()),
-            ("KUBECONFIG".to_string(), kubeconfig.display().to_string()),
-        ];
-        all.extend(
-            variables
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-        for (name, value) in all {
-            if value.is_empty() {
-                command.arg("--unset-variable").arg(name);
-            } else {
-                command.arg("--variable").arg(format!("{name}={value}"));
-            }
-        }
-        let path = std::env::var("PATH").unwrap_or_default();
-        command.env("PATH", format!("{}:{path}", bin.display()));
-        run_tool(command, &home)
+    let (server, state) = gitlab_server().await;
+    let ci = GitlabCi {
+        tool: gitlab_ci_local,
+        repo: repo.clone(),
+        home,
+        bin,
+        api: format!("{}/api/v4", server.uri()),
     };
-
     // A merge request pipeline: lint, and the plan of each environment as a sticky note.
     run_git(&repo, &["checkout", "-q", "-b", "feature"]);
-    // GitLab sets no CI_COMMIT_BRANCH in merge request pipelines.
-    let planned = pipeline_run(&[
-        ("CI_PIPELINE_SOURCE", "merge_request_event"),
-        ("CI_MERGE_REQUEST_IID", "9"),
-        ("CI_COMMIT_BRANCH", ""),
-    ])
-    .await;
+    let planned = ci.run(MERGE_REQUEST).await;
     eprintln!(
         "gitlab-ci-local merge request pipeline: {:.1?}",
         planned.elapsed
@@ -633,7 +691,7 @@ async fn gitlab_ci_local_runs_the_example_pipeline_with_the_component() {
     // The default branch: staging, then production, each released and driven to its end,
     // reported as commit statuses.
     run_git(&repo, &["checkout", "-q", "main"]);
-    let released = pipeline_run(&[]).await;
+    let released = ci.run(&[]).await;
     eprintln!(
         "gitlab-ci-local default branch pipeline: {:.1?}",
         released.elapsed
@@ -678,22 +736,160 @@ async fn gitlab_ci_local_runs_the_example_pipeline_with_the_component() {
     let state = state.lock().unwrap();
     assert!(state.violations.is_empty(), "{:#?}", state.violations);
     for environment in ["staging", "production"] {
-        let states: Vec<&str> = state
-            .calls
-            .iter()
-            .filter(|(method, path, body)| {
-                method == "POST"
-                    && path.ends_with(&format!("/statuses/{sha}"))
-                    && body["name"]
-                        .as_str()
-                        .is_some_and(|n| n.contains(environment))
-            })
-            .filter_map(|(_, _, body)| body["state"].as_str())
-            .collect();
+        let states = status_states(&state, &sha, environment);
         assert_eq!(
-            states.last(),
-            Some(&"success"),
+            states.last().map(String::as_str),
+            Some("success"),
             "the {environment} commit status: {states:?}"
         );
     }
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "the cost of each run, for docs/benchmarks.md"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_ci_local_runs_the_include_by_file_template() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let Some(gitlab_ci_local) = gitlab_ci_local() else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "gltpl").await;
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    let (home, bin) = job_host(work.path());
+
+    // The template vendored where the example includes it from, the example it rehearses, and
+    // plain manifests in deploy/ (the example passes no values).
+    copy(
+        &repo_root().join("actions/gitlab/rollout-runner.gitlab-ci.yml"),
+        &repo.join("actions/gitlab/rollout-runner.gitlab-ci.yml"),
+    );
+    copy(
+        &repo_root().join("examples/canary-analysis-passes"),
+        &repo.join("examples/canary-analysis-passes"),
+    );
+    write(
+        &repo.join("deploy/app.yaml"),
+        &format!(
+            r#"apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  selector: {{app: web}}
+  ports: [{{name: http, port: 80, targetPort: 8080}}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: web, image: "example/web:2", ports: [{{name: http, containerPort: 8080}}]}}]
+  strategy:
+    canary:
+      steps: [{{setWeight: 50}}, {{pause: {{duration: 1s}}}}]
+"#,
+            ns = ns.name()
+        ),
+    );
+    let example =
+        std::fs::read_to_string(repo_root().join("examples/gitlab/template.gitlab-ci.yml"))
+            .unwrap();
+    write(
+        &repo.join(".gitlab-ci.yml"),
+        &(example + USER_BEFORE_SCRIPT),
+    );
+    let sha = commit_all(&repo, "https://gitlab.example.com/group/project.git");
+
+    let (server, state) = gitlab_server().await;
+    let ci = GitlabCi {
+        tool: gitlab_ci_local,
+        repo: repo.clone(),
+        home,
+        bin,
+        api: format!("{}/api/v4", server.uri()),
+    };
+    // A merge request pipeline: lint, and the rehearsal reported as a commit status and a note.
+    run_git(&repo, &["checkout", "-q", "-b", "feature"]);
+    let rehearsed = ci.run(MERGE_REQUEST).await;
+    eprintln!(
+        "gitlab-ci-local merge request pipeline (template): {:.1?}",
+        rehearsed.elapsed
+    );
+    assert_eq!(rehearsed.code, Some(0), "{}", rehearsed.log);
+    for job in ["lint", "rehearse"] {
+        assert!(
+            rehearsed.log.contains(&format!("PASS  {job}")),
+            "{job} passed\n{}",
+            rehearsed.log
+        );
+        assert!(
+            rehearsed
+                .log
+                .lines()
+                .any(|line| line.starts_with(job) && line.contains("user before_script ran")),
+            "the user's before_script ran in {job}\n{}",
+            rehearsed.log
+        );
+    }
+    assert!(
+        !rehearsed.log.contains("PASS  release"),
+        "{}",
+        rehearsed.log
+    );
+    {
+        let state = state.lock().unwrap();
+        assert!(state.violations.is_empty(), "{:#?}", state.violations);
+        assert_eq!(
+            state.notes.len(),
+            1,
+            "{:#?}\n{}",
+            state.notes,
+            rehearsed.log
+        );
+        let states = status_states(&state, &sha, "");
+        assert_eq!(
+            states.last().map(String::as_str),
+            Some("success"),
+            "{states:?}"
+        );
+    }
+
+    // The default branch: the release applied and driven to its end.
+    run_git(&repo, &["checkout", "-q", "main"]);
+    let released = ci.run(&[]).await;
+    eprintln!(
+        "gitlab-ci-local default branch pipeline (template): {:.1?}",
+        released.elapsed
+    );
+    assert_eq!(released.code, Some(0), "{}", released.log);
+    assert!(released.log.contains("PASS  release"), "{}", released.log);
+    assert!(
+        released
+            .log
+            .lines()
+            .any(|line| line.starts_with("release") && line.contains("user before_script ran")),
+        "{}",
+        released.log
+    );
+    assert!(
+        !released.log.contains(forge_gitlab::TOKEN),
+        "the token leaked"
+    );
+    assert_eq!(phase(&client, ns.name()).await, Some(RolloutPhase::Healthy));
+    let state = state.lock().unwrap();
+    assert!(state.violations.is_empty(), "{:#?}", state.violations);
+    let states = status_states(&state, &sha, "production");
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("success"),
+        "{states:?}"
+    );
 }
