@@ -167,14 +167,9 @@ base=() # plan: the arguments that decide the plan (its hash), without reporting
 if [ "$kind" = manifests ]; then
   [ ${#paths[@]} -gt 0 ] || paths=(.)
   argv+=("${paths[@]}")
-  if [ "$command" = lint ]; then
-    if [ ${#values[@]} -gt 0 ] || [ ${#sets[@]} -gt 0 ]; then
-      annotate warning "lint takes no values or set: they are ignored"
-    fi
-  else
-    for file in "${values[@]}"; do argv+=(--values "$file"); done
-    for pair in "${sets[@]}"; do argv+=(--set "$pair"); done
-  fi
+  # lint renders templates as plan and apply do: it takes the same values.
+  for file in "${values[@]}"; do argv+=(--values "$file"); done
+  for pair in "${sets[@]}"; do argv+=(--set "$pair"); done
   case "$command" in
     plan | simulate) [ -n "${RR_ROLLOUT:-}" ] && argv+=(--rollout "$RR_ROLLOUT") ;;
     *) [ -z "${RR_ROLLOUT:-}" ] || annotate warning "$command takes no rollout input: it is ignored" ;;

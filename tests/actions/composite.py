@@ -247,6 +247,8 @@ def cases():
     expect_argv("simulate", {"command": "simulate", "path": "examples/canary-basic", "rollout": "web", "args": "--scenario\ns.yaml"},
                 ["simulate", "examples/canary-basic", "--rollout", "web", "--report", "github", "--scenario", "s.yaml"])
     expect_argv("lint", {"command": "lint", "path": "deploy/"}, ["lint", "deploy/"])
+    expect_argv("lint with values", {"command": "lint", "path": "deploy/", "values": "deploy/values-production.yaml", "set": "image.tag=a b"},
+                ["lint", "deploy/", "--values", "deploy/values-production.yaml", "--set", "image.tag=a b"])
     expect_argv("render", {"command": "render", "path": "t/", "set": "a=b"}, ["render", "t/", "--set", "a=b"])
     expect_argv("files (deprecated, split on spaces)", {"command": "lint", "files": "a.yaml b.yaml\nc.yaml"}, ["lint", "a.yaml", "b.yaml", "c.yaml"])
 
