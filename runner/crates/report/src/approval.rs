@@ -809,6 +809,43 @@ mod tests {
     }
 
     #[test]
+    fn comment_events_of_both_forges() {
+        let github = json!({
+            "action": "created",
+            "issue": {"number": 5, "pull_request": {"url": "u"}},
+            "comment": {"id": 9, "body": "/rollout abort", "user": {"login": "mona"},
+                        "html_url": "https://github.com/o/r/pull/5#issuecomment-9"}
+        });
+        let event = github_event(&github).unwrap();
+        assert_eq!((event.number, event.comment_id, event.user.as_str()), (5, 9, "mona"));
+        let mut on_issue = github.clone();
+        on_issue["issue"]["pull_request"] = Value::Null;
+        assert!(matches!(github_event(&on_issue), Err(EventProblem::Ignored(_))));
+        let mut edited = github;
+        edited["action"] = json!("edited");
+        assert!(matches!(github_event(&edited), Err(EventProblem::Ignored(_))));
+
+        // GitLab's "Comments" webhook payload on a merge request.
+        let gitlab = json!({
+            "object_kind": "note",
+            "user": {"id": 42, "username": "alex"},
+            "project": {"id": 7},
+            "object_attributes": {"id": 1244, "note": "/rollout promote", "noteable_type":
+                "MergeRequest", "url": "https://gitlab.example.com/g/p/-/merge_requests/3#note_1244"},
+            "merge_request": {"iid": 3}
+        });
+        let event = gitlab_event(&gitlab).unwrap();
+        assert_eq!((event.number, event.comment_id, event.user_id), (3, 1244, Some(42)));
+        assert_eq!(event.project.as_deref(), Some("7"));
+        let mut on_commit = gitlab.clone();
+        on_commit["object_attributes"]["noteable_type"] = json!("Commit");
+        assert!(matches!(gitlab_event(&on_commit), Err(EventProblem::Ignored(_))));
+        let mut broken = gitlab;
+        broken["merge_request"] = Value::Null;
+        assert!(matches!(gitlab_event(&broken), Err(EventProblem::Invalid(_))));
+    }
+
+    #[test]
     fn the_section_is_replaced_not_repeated() {
         let approval = Approval {
             command: "promote".into(),
