@@ -246,6 +246,9 @@ def cases():
     expect_argv("status once", {"command": "status", "rollout": "checkout", "wait": "false"}, ["status", "checkout"])
     expect_argv("simulate", {"command": "simulate", "path": "examples/canary-basic", "rollout": "web", "args": "--scenario\ns.yaml"},
                 ["simulate", "examples/canary-basic", "--rollout", "web", "--report", "github", "--scenario", "s.yaml"])
+    # comment-command: the rollout comes from the comment, the cluster from the inputs.
+    expect_argv("comment-command", {"command": "comment-command", "namespace": "shop", "path": "deploy/"},
+                ["comment-command", "--namespace", "shop"])
     expect_argv("lint", {"command": "lint", "path": "deploy/"}, ["lint", "deploy/"])
     expect_argv("render", {"command": "render", "path": "t/", "set": "a=b"}, ["render", "t/", "--set", "a=b"])
     expect_argv("files (deprecated, split on spaces)", {"command": "lint", "files": "a.yaml b.yaml\nc.yaml"}, ["lint", "a.yaml", "b.yaml", "c.yaml"])
