@@ -24,8 +24,8 @@ use serde_json::Value;
 use crate::error::ExitStatus;
 use crate::operate::{Operation, patches};
 use crate::report::approval::{
-    self, APPROVALS_ANNOTATION, Approval, CommentEvent, EventProblem, Forge, ForgeConfig,
-    Reaction, Verb,
+    self, APPROVALS_ANNOTATION, Approval, CommentEvent, EventProblem, Forge, ForgeConfig, Reaction,
+    Verb,
 };
 use crate::report::delivery::{DeliveryOptions, Secret};
 
@@ -227,10 +227,7 @@ async fn carry_out(
     let forge = Forge::new(config, &DeliveryOptions::default());
     let status = decide_and_act(connection, &forge, &event, command).await;
     let calls = forge.calls();
-    eprintln!(
-        "forge: {} API calls ({} failed)",
-        calls.calls, calls.failed
-    );
+    eprintln!("forge: {} API calls ({} failed)", calls.calls, calls.failed);
     status
 }
 

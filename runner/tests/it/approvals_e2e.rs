@@ -160,23 +160,33 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
     let release = Running::start(release);
 
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), ns.name());
-    wait_rollout(&client, ns.name(), "shop", "paused at the pause step", |r| {
-        r.status
-            .as_ref()
-            .is_some_and(|s| !s.pause_conditions.is_empty())
-    })
+    wait_rollout(
+        &client,
+        ns.name(),
+        "shop",
+        "paused at the pause step",
+        |r| {
+            r.status
+                .as_ref()
+                .is_some_and(|s| !s.pause_conditions.is_empty())
+        },
+    )
     .await;
     let marker = format!("<!-- rollout-runner:release {}/shop -->", ns.name());
-    cluster::wait_for("the release's sticky comment", Duration::from_secs(60), || {
-        let found = fake
-            .state
-            .lock()
-            .unwrap()
-            .comments
-            .iter()
-            .any(|(_, body)| body.contains(&marker));
-        async move { found.then_some(()) }
-    })
+    cluster::wait_for(
+        "the release's sticky comment",
+        Duration::from_secs(60),
+        || {
+            let found = fake
+                .state
+                .lock()
+                .unwrap()
+                .comments
+                .iter()
+                .any(|(_, body)| body.contains(&marker));
+            async move { found.then_some(()) }
+        },
+    )
     .await;
     let paused = rollouts.get("shop").await.unwrap();
 
@@ -198,7 +208,13 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
     // A reader may not promote: refused, told so, and the Rollout is not touched.
     let event = comment_event(files.path(), 9001, "reader-rob", "/rollout promote");
     let refused = finish(comment_command(&event)).await;
-    assert_eq!(refused.code, Some(1), "{}\n{}", refused.stdout, refused.stderr);
+    assert_eq!(
+        refused.code,
+        Some(1),
+        "{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
     assert!(
         refused.stderr.contains("needs write access"),
         "{}",
@@ -212,7 +228,11 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
     assert_eq!(annotation(&after), None);
     {
         let state = fake.state.lock().unwrap();
-        assert!(state.reactions.contains(&(9001, "-1".into())), "{:?}", state.reactions);
+        assert!(
+            state.reactions.contains(&(9001, "-1".into())),
+            "{:?}",
+            state.reactions
+        );
         assert!(
             state
                 .comments
@@ -230,7 +250,13 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
         "Canary looks good.\n/rollout promote shop\n",
     );
     let accepted = finish(comment_command(&event)).await;
-    assert_eq!(accepted.code, Some(0), "{}\n{}", accepted.stdout, accepted.stderr);
+    assert_eq!(
+        accepted.code,
+        Some(0),
+        "{}\n{}",
+        accepted.stdout,
+        accepted.stderr
+    );
     assert!(
         accepted.stdout.contains("rollout 'shop' promoted"),
         "{}",
@@ -243,14 +269,26 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
             .reactions
             .contains(&(9002, "+1".into()))
     );
-    let recorded = annotation(&rollouts.get("shop").await.unwrap()).expect("the approval annotation");
-    assert!(recorded.contains("\"by\":\"maintainer-mona\""), "{recorded}");
+    let recorded =
+        annotation(&rollouts.get("shop").await.unwrap()).expect("the approval annotation");
+    assert!(
+        recorded.contains("\"by\":\"maintainer-mona\""),
+        "{recorded}"
+    );
 
     let finished = release.finish().await;
-    assert_eq!(finished.code, Some(0), "the release is promoted\n{}", finished.stderr);
+    assert_eq!(
+        finished.code,
+        Some(0),
+        "the release is promoted\n{}",
+        finished.stderr
+    );
     let healthy = rollouts.get("shop").await.unwrap();
     let status = healthy.status.clone().unwrap_or_default();
-    assert_eq!(status.phase.map(|p| p.to_string()).as_deref(), Some("Healthy"));
+    assert_eq!(
+        status.phase.map(|p| p.to_string()).as_deref(),
+        Some("Healthy")
+    );
     assert_eq!(status.stable_rs, status.current_pod_hash);
 
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
@@ -262,8 +300,13 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
         .next_back()
         .expect("the check run is updated");
     assert_eq!(last_check.body["conclusion"], "success");
-    let summary = last_check.body["output"]["summary"].as_str().unwrap_or_default();
-    assert!(summary.contains(record), "the check run records the approval:\n{summary}");
+    let summary = last_check.body["output"]["summary"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        summary.contains(record),
+        "the check run records the approval:\n{summary}"
+    );
     let comments = fake.state.lock().unwrap().comments.clone();
     let sticky: Vec<&String> = comments
         .iter()
@@ -282,5 +325,142 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
     }
     for run in [&refused, &accepted, &finished] {
         assert!(!run.stderr.contains(TOKEN) && !run.stdout.contains(TOKEN));
+    }
+}
+
+/// A GitLab API server for the note commands: members with their access levels (anyone else
+/// is no member: 404), the merge request's notes (one release note), emoji and replies; every
+/// request needs the token.
+struct FakeGitlabNotes {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>,
+}
+
+impl wiremock::Respond for FakeGitlabNotes {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        use wiremock::ResponseTemplate;
+        let method = request.method.to_string();
+        let path = request.url.path().to_string();
+        let body: serde_json::Value =
+            serde_json::from_slice(&request.body).unwrap_or(serde_json::Value::Null);
+        self.calls
+            .lock()
+            .unwrap()
+            .push((method.clone(), path.clone(), body));
+        let token = request
+            .headers
+            .get("private-token")
+            .and_then(|v| v.to_str().ok());
+        if token != Some(crate::forge_gitlab::TOKEN) {
+            return ResponseTemplate::new(401)
+                .set_body_json(json!({"message": "401 Unauthorized"}));
+        }
+        let base = "/api/v4/projects/7";
+        match (method.as_str(), path.strip_prefix(base).unwrap_or("?")) {
+            // Reporter (20) and Developer (30); anyone else is no member.
+            ("GET", "/members/all/20") => {
+                ResponseTemplate::new(200).set_body_json(json!({"id": 20, "username": "rita", "access_level": 20}))
+            }
+            ("GET", "/members/all/30") => {
+                ResponseTemplate::new(200).set_body_json(json!({"id": 30, "username": "dev", "access_level": 30}))
+            }
+            ("GET", "/merge_requests/3/notes") => ResponseTemplate::new(200).set_body_json(json!([
+                {"id": 500, "body": "<!-- rollout-runner:release shop/web production -->\n### Release"}
+            ])),
+            ("POST", "/merge_requests/3/notes/1244/award_emoji") => {
+                ResponseTemplate::new(201).set_body_json(json!({"id": 1, "name": "x"}))
+            }
+            ("POST", "/merge_requests/3/notes") => {
+                ResponseTemplate::new(201).set_body_json(json!({"id": 501}))
+            }
+            _ => ResponseTemplate::new(404).set_body_json(json!({"message": "404 Not found"})),
+        }
+    }
+}
+
+/// GitLab: a note from a Reporter is refused, and a Developer naming a rollout the merge
+/// request did not release is refused too; neither touches a cluster (none is configured).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_note_commands_are_refused_without_developer_access_or_for_other_rollouts() {
+    let server = wiremock::MockServer::start().await;
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(FakeGitlabNotes {
+            calls: calls.clone(),
+        })
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |user_id: u64, username: &str, note: &str| {
+        let event = json!({
+            "object_kind": "note",
+            "user": {"id": user_id, "username": username},
+            "project": {"id": 7},
+            "object_attributes": {"id": 1244, "note": note, "noteable_type": "MergeRequest",
+                                  "action": "create",
+                                  "url": "https://gitlab.example.com/g/p/-/merge_requests/3#note_1244"},
+            "merge_request": {"iid": 3}
+        });
+        let path = dir.path().join(format!("note-{user_id}.json"));
+        std::fs::write(&path, event.to_string()).unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rollout-runner"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("GITHUB_") || name.starts_with("CI_") || name.starts_with("GITLAB")
+            {
+                command.env_remove(name);
+            }
+        }
+        command
+            .args(["comment-command", "--forge", "gitlab", "--event"])
+            .arg(&path)
+            .args(["--gitlab-api-url", &format!("{}/api/v4", server.uri())])
+            .env("GITLAB_TOKEN", crate::forge_gitlab::TOKEN)
+            // No cluster: a command that got as far as the cluster would fail with exit 2.
+            .env("KUBECONFIG", dir.path().join("no-kubeconfig"));
+        command
+    };
+    let output = tokio::task::spawn_blocking({
+        let mut command = run(20, "rita", "/rollout promote");
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("@rita has `access level 20`"), "{stderr}");
+    {
+        let calls = calls.lock().unwrap();
+        assert!(calls.iter().any(|(m, p, b)| m == "POST"
+            && p.ends_with("/notes/1244/award_emoji")
+            && b["name"] == "thumbsdown"));
+        assert!(calls.iter().any(|(m, p, b)| {
+            m == "POST"
+                && p.ends_with("/merge_requests/3/notes")
+                && b["body"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("needs write access"))
+        }));
+    }
+    calls.lock().unwrap().clear();
+
+    let output = tokio::task::spawn_blocking({
+        let mut command = run(30, "dev", "/rollout abort shop/api");
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`shop/api` was not released from here (released: `shop/web`)"),
+        "{stderr}"
+    );
+    let calls = calls.lock().unwrap();
+    assert!(
+        calls
+            .iter()
+            .any(|(_, p, b)| p.ends_with("/award_emoji") && b["name"] == "thumbsdown")
+    );
+    for (_, _, body) in calls.iter() {
+        assert!(!body.to_string().contains(crate::forge_gitlab::TOKEN));
     }
 }

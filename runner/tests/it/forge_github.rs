@@ -543,10 +543,8 @@ impl Respond for FakeGithub {
                             "triage" => "read",
                             other => other,
                         };
-                        let (status, mut value) = answer(
-                            200,
-                            json!({ "permission": permission, "role_name": role }),
-                        );
+                        let (status, mut value) =
+                            answer(200, json!({ "permission": permission, "role_name": role }));
                         value["user"]["login"] = json!(login);
                         (status, value)
                     }

@@ -242,9 +242,11 @@ pub fn choose_release<'a>(
     };
     match target {
         None => match releases {
-            [] => Err("no release of rollout-runner has commented here, so there is no rollout \
+            [] => Err(
+                "no release of rollout-runner has commented here, so there is no rollout \
                        to act on"
-                .into()),
+                    .into(),
+            ),
             [only] => Ok(only),
             _ => Err(format!(
                 "this pull request released several rollouts ({}); name one: \
@@ -354,7 +356,12 @@ fn field<'a>(event: &'a Value, pointer: &str) -> Result<&'a Value, EventProblem>
     event
         .pointer(pointer)
         .filter(|v| !v.is_null())
-        .ok_or_else(|| EventProblem::Invalid(format!("the event has no `{}`", &pointer[1..].replace('/', "."))))
+        .ok_or_else(|| {
+            EventProblem::Invalid(format!(
+                "the event has no `{}`",
+                &pointer[1..].replace('/', ".")
+            ))
+        })
 }
 
 /// A GitHub `issue_comment` payload.
@@ -365,7 +372,10 @@ pub fn github_event(event: &Value) -> Result<CommentEvent, EventProblem> {
             "the comment was {action}, not created: commands run only from new comments"
         )));
     }
-    if event.pointer("/issue/pull_request").is_none_or(Value::is_null) {
+    if event
+        .pointer("/issue/pull_request")
+        .is_none_or(Value::is_null)
+    {
         return Err(EventProblem::Ignored(
             "the comment is on an issue, not a pull request".into(),
         ));
@@ -403,7 +413,9 @@ pub fn gitlab_event(event: &Value) -> Result<CommentEvent, EventProblem> {
             event["object_kind"].as_str().unwrap_or("?")
         )));
     }
-    if event.pointer("/object_attributes/noteable_type").and_then(Value::as_str)
+    if event
+        .pointer("/object_attributes/noteable_type")
+        .and_then(Value::as_str)
         != Some("MergeRequest")
     {
         return Err(EventProblem::Ignored(
@@ -614,7 +626,10 @@ impl Forge {
                         }
                     }
                     Err(CallError::Status { code: 404, .. }) => Ok(Err("not a member".into())),
-                    Err(error) => Err(format!("cannot read @{}'s access level: {error}", event.user)),
+                    Err(error) => Err(format!(
+                        "cannot read @{}'s access level: {error}",
+                        event.user
+                    )),
                 }
             }
         }
@@ -777,22 +792,39 @@ mod tests {
             })
         );
         assert_eq!(
-            parse_command("/rollout promote --full").unwrap().unwrap().verb,
+            parse_command("/rollout promote --full")
+                .unwrap()
+                .unwrap()
+                .verb,
             Verb::PromoteFull
         );
-        assert_eq!(parse_command("/rollout abort").unwrap().unwrap().verb, Verb::Abort);
+        assert_eq!(
+            parse_command("/rollout abort").unwrap().unwrap().verb,
+            Verb::Abort
+        );
         assert_eq!(parse_command("no command").unwrap(), None);
         assert_eq!(parse_command("/rollouts promote").unwrap(), None);
-        assert!(parse_command("/rollout deploy").unwrap_err().contains("not a command"));
+        assert!(
+            parse_command("/rollout deploy")
+                .unwrap_err()
+                .contains("not a command")
+        );
         assert!(parse_command("/rollout promote a b").is_err());
         assert!(parse_command("/rollout promote Web!").is_err());
-        assert!(parse_command("/rollout").unwrap_err().contains("names no command"));
+        assert!(
+            parse_command("/rollout")
+                .unwrap_err()
+                .contains("names no command")
+        );
     }
 
     fn release(namespace: &str, name: &str, id: u64) -> (u64, String) {
         (
             id,
-            format!("{}\n### Release", markdown::marker(&format!("{namespace}/{name}"))),
+            format!(
+                "{}\n### Release",
+                markdown::marker(&format!("{namespace}/{name}"))
+            ),
         )
     }
 
@@ -801,11 +833,22 @@ mod tests {
         let one = releases_in(&[(1, "hello".into()), release("shop", "web", 2)]);
         assert_eq!(choose_release(&one, None).unwrap().id(), "shop/web");
         assert_eq!(choose_release(&one, Some("web")).unwrap().comment_id, 2);
-        assert!(choose_release(&one, Some("api")).unwrap_err().contains("not released from here"));
+        assert!(
+            choose_release(&one, Some("api"))
+                .unwrap_err()
+                .contains("not released from here")
+        );
         let two = releases_in(&[release("shop", "web", 2), release("shop", "api", 3)]);
         assert!(choose_release(&two, None).unwrap_err().contains("name one"));
-        assert_eq!(choose_release(&two, Some("shop/api")).unwrap().comment_id, 3);
-        assert!(choose_release(&[], None).unwrap_err().contains("no release"));
+        assert_eq!(
+            choose_release(&two, Some("shop/api")).unwrap().comment_id,
+            3
+        );
+        assert!(
+            choose_release(&[], None)
+                .unwrap_err()
+                .contains("no release")
+        );
     }
 
     #[test]
@@ -817,13 +860,22 @@ mod tests {
                         "html_url": "https://github.com/o/r/pull/5#issuecomment-9"}
         });
         let event = github_event(&github).unwrap();
-        assert_eq!((event.number, event.comment_id, event.user.as_str()), (5, 9, "mona"));
+        assert_eq!(
+            (event.number, event.comment_id, event.user.as_str()),
+            (5, 9, "mona")
+        );
         let mut on_issue = github.clone();
         on_issue["issue"]["pull_request"] = Value::Null;
-        assert!(matches!(github_event(&on_issue), Err(EventProblem::Ignored(_))));
+        assert!(matches!(
+            github_event(&on_issue),
+            Err(EventProblem::Ignored(_))
+        ));
         let mut edited = github;
         edited["action"] = json!("edited");
-        assert!(matches!(github_event(&edited), Err(EventProblem::Ignored(_))));
+        assert!(matches!(
+            github_event(&edited),
+            Err(EventProblem::Ignored(_))
+        ));
 
         // GitLab's "Comments" webhook payload on a merge request.
         let gitlab = json!({
@@ -835,14 +887,23 @@ mod tests {
             "merge_request": {"iid": 3}
         });
         let event = gitlab_event(&gitlab).unwrap();
-        assert_eq!((event.number, event.comment_id, event.user_id), (3, 1244, Some(42)));
+        assert_eq!(
+            (event.number, event.comment_id, event.user_id),
+            (3, 1244, Some(42))
+        );
         assert_eq!(event.project.as_deref(), Some("7"));
         let mut on_commit = gitlab.clone();
         on_commit["object_attributes"]["noteable_type"] = json!("Commit");
-        assert!(matches!(gitlab_event(&on_commit), Err(EventProblem::Ignored(_))));
+        assert!(matches!(
+            gitlab_event(&on_commit),
+            Err(EventProblem::Ignored(_))
+        ));
         let mut broken = gitlab;
         broken["merge_request"] = Value::Null;
-        assert!(matches!(gitlab_event(&broken), Err(EventProblem::Invalid(_))));
+        assert!(matches!(
+            gitlab_event(&broken),
+            Err(EventProblem::Invalid(_))
+        ));
     }
 
     #[test]
