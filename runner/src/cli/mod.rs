@@ -131,7 +131,8 @@ enum Command {
     /// runs the operation on the rollout this pull request's release comment names, recording
     /// who approved it on the Rollout and in that comment. Exit 0 done (or no command), 1
     /// refused, 2 invalid input or error.
-    CommentCommand(comment_command::CommentCommandArgs),
+    #[command(name = "comment-command")]
+    ForgeComment(comment_command::CommentCommandArgs),
     /// Run in the cluster: drive every Rollout in scope, with leader election.
     Controller(controller::ControllerArgs),
     /// Print the in-cluster controller's manifests: CRDs, RBAC, Deployment.
@@ -203,7 +204,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Restart(args) => restart::run(args),
         Command::Set { command } => set::run(command),
         Command::Undo(args) => undo::run(args),
-        Command::CommentCommand(args) => comment_command::run(args),
+        Command::ForgeComment(args) => comment_command::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Install(args) => install::run(args),
     }

@@ -296,8 +296,7 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
     let record = "`/rollout promote` by @maintainer-mona";
     let last_check = calls
         .iter()
-        .filter(|c| c.route == "/repos/{owner}/{repo}/check-runs/{id}")
-        .next_back()
+        .rfind(|c| c.route == "/repos/{owner}/{repo}/check-runs/{id}")
         .expect("the check run is updated");
     assert_eq!(last_check.body["conclusion"], "success");
     let summary = last_check.body["output"]["summary"]
