@@ -124,8 +124,9 @@ command=${RR_COMMAND:-}
 case "$command" in
   apply | plan | simulate | lint | render) kind=manifests ;;
   status | promote | abort | retry | undo | pause | resume) kind=rollout ;;
+  comment-command) kind=event ;;
   "") invalid "the \`command\` input is required" ;;
-  *) invalid "unknown command \`$command\`: use apply, plan, status, promote, abort, retry, undo, simulate, lint, render, pause or resume" ;;
+  *) invalid "unknown command \`$command\`: use apply, plan, status, promote, abort, retry, undo, simulate, lint, render, pause, resume or comment-command" ;;
 esac
 
 # Validate every boolean up front, whatever the command.
@@ -188,6 +189,10 @@ if [ "$kind" = manifests ]; then
     simulate) argv+=("${waiting[@]}" "${report[@]}") ;;
     plan) [ "$comment" = true ] && argv+=(--comment "${report[@]}") ;;
   esac
+elif [ "$kind" = event ]; then
+  # comment-command: the rollout comes from the comment and the pull request's release.
+  [ -z "${RR_ROLLOUT:-}" ] || annotate warning "$command takes the rollout from the comment: the rollout input is ignored"
+  argv+=("${connection[@]}")
 else
   [ -n "${RR_ROLLOUT:-}" ] || invalid "command \`$command\` needs the \`rollout\` input (the Rollout's name)"
   argv+=("$RR_ROLLOUT" "${connection[@]}")

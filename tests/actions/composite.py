@@ -246,6 +246,9 @@ def cases():
     expect_argv("status once", {"command": "status", "rollout": "checkout", "wait": "false"}, ["status", "checkout"])
     expect_argv("simulate", {"command": "simulate", "path": "examples/canary-basic", "rollout": "web", "args": "--scenario\ns.yaml"},
                 ["simulate", "examples/canary-basic", "--rollout", "web", "--report", "github", "--scenario", "s.yaml"])
+    # comment-command: the rollout comes from the comment, the cluster from the inputs.
+    expect_argv("comment-command", {"command": "comment-command", "namespace": "shop", "path": "deploy/"},
+                ["comment-command", "--namespace", "shop"])
     expect_argv("lint", {"command": "lint", "path": "deploy/"}, ["lint", "deploy/"])
     expect_argv("lint with values", {"command": "lint", "path": "deploy/", "values": "deploy/values-production.yaml", "set": "image.tag=a b"},
                 ["lint", "deploy/", "--values", "deploy/values-production.yaml", "--set", "image.tag=a b"])

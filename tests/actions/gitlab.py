@@ -86,7 +86,7 @@ template = yaml.safe_load(open(TEMPLATE))
 for name, job in template.items():
     if isinstance(job, dict):
         check(f"template {name}: no before_script", "before_script" not in job, "")
-for path in ["examples/gitlab/.gitlab-ci.yml", "examples/gitlab/template.gitlab-ci.yml", "actions/gitlab/.gitlab-ci.yml"]:
+for path in ["examples/gitlab/.gitlab-ci.yml", "examples/gitlab/template.gitlab-ci.yml", "examples/gitlab/comment-command.gitlab-ci.yml", "actions/gitlab/.gitlab-ci.yml"]:
     yaml.safe_load(open(path))
 
 # 2. The helpers under the image's shell.

@@ -8,6 +8,7 @@ mod analysis;
 mod analysis_backtest;
 mod analysis_get;
 mod check_queries;
+mod comment_command;
 
 use std::process::ExitCode;
 
@@ -123,6 +124,15 @@ enum Command {
     /// The rollout then releases that template again: at once when it is the stable version
     /// or within `rollbackWindow`, else through its steps and analysis, as Argo does.
     Undo(undo::UndoArgs),
+    /// Carry out a `/rollout promote|abort|retry` pull request comment (or merge request note).
+    ///
+    /// Reads the comment event (`GITHUB_EVENT_PATH`, GitLab's `TRIGGER_PAYLOAD`, or `--event`),
+    /// checks the commenter's write access through the forge's API, reacts to the comment, and
+    /// runs the operation on the rollout this pull request's release comment names, recording
+    /// who approved it on the Rollout and in that comment. Exit 0 done (or no command), 1
+    /// refused, 2 invalid input or error.
+    #[command(name = "comment-command")]
+    ForgeComment(comment_command::CommentCommandArgs),
     /// Run in the cluster: drive every Rollout in scope, with leader election.
     Controller(controller::ControllerArgs),
     /// Print the in-cluster controller's manifests: CRDs, RBAC, Deployment.
@@ -194,6 +204,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Restart(args) => restart::run(args),
         Command::Set { command } => set::run(command),
         Command::Undo(args) => undo::run(args),
+        Command::ForgeComment(args) => comment_command::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Install(args) => install::run(args),
     }

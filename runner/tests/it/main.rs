@@ -3,6 +3,7 @@
 //! control plane that `tests/run` starts, and skip without it.
 
 mod analysis_check;
+mod approvals_e2e;
 mod argo_fields;
 mod argo_oracle;
 mod backtest_real;
@@ -32,6 +33,7 @@ mod judge_real;
 mod lint;
 mod operate_cli;
 mod operate_e2e;
+mod pipes_e2e;
 mod plan;
 mod prometheus_real;
 mod provider_secrets;

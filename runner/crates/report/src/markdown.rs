@@ -153,7 +153,7 @@ fn code(text: &str) -> String {
 }
 
 /// Plain text safe inside a table cell.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     text.replace('\n', " ")
         .replace('|', "\\|")
         .trim()
@@ -510,6 +510,11 @@ pub fn summary(release: &Release, links: &Links) -> String {
         out.push_str(&analysis);
         out.push('\n');
     }
+    let approvals = super::approval::section(&release.approvals);
+    if !approvals.is_empty() {
+        out.push_str(&approvals);
+        out.push('\n');
+    }
     let charts = charts(release);
     if !charts.is_empty() {
         out.push_str("### Over time\n\n");
@@ -623,6 +628,11 @@ pub fn comment(release: &Release, links: &Links, key: &str) -> String {
             );
         }
         out.push('\n');
+    }
+    // Between markers, so `/rollout` comment commands can update it in place.
+    let approvals = super::approval::marked_section(&release.approvals);
+    if !approvals.is_empty() {
+        let _ = writeln!(out, "{approvals}");
     }
     let footer = footer(links);
     if !footer.is_empty() {
