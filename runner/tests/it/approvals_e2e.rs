@@ -332,6 +332,8 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
 /// request needs the token.
 struct FakeGitlabNotes {
     calls: std::sync::Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>,
+    /// The release the merge request's note is about: `NAMESPACE/NAME ENVIRONMENT`.
+    released: String,
 }
 
 impl wiremock::Respond for FakeGitlabNotes {
@@ -363,8 +365,11 @@ impl wiremock::Respond for FakeGitlabNotes {
                 ResponseTemplate::new(200).set_body_json(json!({"id": 30, "username": "dev", "access_level": 30}))
             }
             ("GET", "/merge_requests/3/notes") => ResponseTemplate::new(200).set_body_json(json!([
-                {"id": 500, "body": "<!-- rollout-runner:release shop/web production -->\n### Release"}
+                {"id": 500, "body": format!("<!-- rollout-runner:release {} -->\n### Release", self.released)}
             ])),
+            ("PUT", "/merge_requests/3/notes/500") => {
+                ResponseTemplate::new(200).set_body_json(json!({"id": 500}))
+            }
             ("POST", "/merge_requests/3/notes/1244/award_emoji") => {
                 ResponseTemplate::new(201).set_body_json(json!({"id": 1, "name": "x"}))
             }
@@ -385,22 +390,13 @@ async fn gitlab_note_commands_are_refused_without_developer_access_or_for_other_
     wiremock::Mock::given(wiremock::matchers::any())
         .respond_with(FakeGitlabNotes {
             calls: calls.clone(),
+            released: "shop/web production".into(),
         })
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
     let run = |user_id: u64, username: &str, note: &str| {
-        let event = json!({
-            "object_kind": "note",
-            "user": {"id": user_id, "username": username},
-            "project": {"id": 7},
-            "object_attributes": {"id": 1244, "note": note, "noteable_type": "MergeRequest",
-                                  "action": "create",
-                                  "url": "https://gitlab.example.com/g/p/-/merge_requests/3#note_1244"},
-            "merge_request": {"iid": 3}
-        });
-        let path = dir.path().join(format!("note-{user_id}.json"));
-        std::fs::write(&path, event.to_string()).unwrap();
+        let path = gitlab_note_event(dir.path(), user_id, username, note);
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rollout-runner"));
         for (name, _) in std::env::vars() {
             if name.starts_with("GITHUB_") || name.starts_with("CI_") || name.starts_with("GITLAB")
@@ -462,4 +458,140 @@ async fn gitlab_note_commands_are_refused_without_developer_access_or_for_other_
     for (_, _, body) in calls.iter() {
         assert!(!body.to_string().contains(crate::forge_gitlab::TOKEN));
     }
+}
+
+/// The note event GitLab sends for a new note on merge request 3 of project 7.
+fn gitlab_note_event(dir: &Path, user_id: u64, username: &str, note: &str) -> std::path::PathBuf {
+    let event = json!({
+        "object_kind": "note",
+        "user": {"id": user_id, "username": username},
+        "project": {"id": 7},
+        "object_attributes": {"id": 1244, "note": note, "noteable_type": "MergeRequest",
+                              "action": "create",
+                              "url": "https://gitlab.example.com/g/p/-/merge_requests/3#note_1244"},
+        "merge_request": {"iid": 3}
+    });
+    let path = dir.join(format!("note-{user_id}.json"));
+    std::fs::write(&path, event.to_string()).unwrap();
+    path
+}
+
+/// GitLab, end to end: a Developer's `/rollout promote` note is acknowledged, promotes the
+/// merge request's release paused at `pause: {}` on the test control plane, records who gave it
+/// on the Rollout and in the release note; `drive` then takes the release to Healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_a_gitlab_developer_note_promotes_the_paused_release() {
+    let Some(client) = cluster::client().await else {
+        return;
+    };
+    let ns = TestNamespace::create(&client, "approvals-gitlab").await;
+    let v1 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &rollout("shop:1")),
+    ]);
+    let first = finish(apply_wait(ns.name(), v1.path(), &[])).await;
+    assert_eq!(first.code, Some(0), "the first deploy\n{}", first.stderr);
+    let v2 = Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &rollout("shop:2")),
+    ]);
+    let paused = finish(apply_wait(ns.name(), v2.path(), &["--success-on-pause"])).await;
+    assert_eq!(
+        paused.code,
+        Some(0),
+        "paused for a person\n{}",
+        paused.stderr
+    );
+
+    let server = wiremock::MockServer::start().await;
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(FakeGitlabNotes {
+            calls: calls.clone(),
+            released: format!("{}/shop production", ns.name()),
+        })
+        .mount(&server)
+        .await;
+    let files = tempfile::tempdir().unwrap();
+    let event = gitlab_note_event(files.path(), 30, "dev", "LGTM\n/rollout promote\n");
+    let api = format!("{}/api/v4", server.uri());
+    let mut run = command(
+        ns.name(),
+        &[
+            "comment-command",
+            "--forge",
+            "gitlab",
+            "--event",
+            event.to_str().unwrap(),
+            "--gitlab-api-url",
+            &api,
+        ],
+    );
+    for (name, _) in std::env::vars() {
+        if name.starts_with("GITHUB_") || name.starts_with("CI_") || name.starts_with("GITLAB") {
+            run.env_remove(name);
+        }
+    }
+    run.env("GITLAB_TOKEN", crate::forge_gitlab::TOKEN);
+    let accepted = finish(run).await;
+    assert_eq!(
+        accepted.code,
+        Some(0),
+        "{}\n{}",
+        accepted.stdout,
+        accepted.stderr
+    );
+    assert!(
+        accepted.stdout.contains("rollout 'shop' promoted"),
+        "{}",
+        accepted.stdout
+    );
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), ns.name());
+    let promoted = rollouts.get("shop").await.unwrap();
+    let recorded = annotation(&promoted).expect("the approval annotation");
+    assert!(recorded.contains("\"by\":\"dev\""), "{recorded}");
+    assert!(
+        promoted
+            .status
+            .as_ref()
+            .is_none_or(|s| s.pause_conditions.is_empty()),
+        "the pause is lifted"
+    );
+    {
+        let calls = calls.lock().unwrap();
+        assert!(calls.iter().any(|(m, p, b)| m == "POST"
+            && p.ends_with("/notes/1244/award_emoji")
+            && b["name"] == "thumbsup"));
+        let note = calls
+            .iter()
+            .find(|(m, p, _)| m == "PUT" && p.ends_with("/merge_requests/3/notes/500"))
+            .expect("the release note is updated");
+        let body = note.2["body"].as_str().unwrap_or_default();
+        assert!(body.contains("`/rollout promote` by @dev"), "{body}");
+        for (_, _, body) in calls.iter() {
+            assert!(!body.to_string().contains(crate::forge_gitlab::TOKEN));
+        }
+    }
+    assert!(!accepted.stderr.contains(crate::forge_gitlab::TOKEN));
+
+    let driven = finish(command(
+        ns.name(),
+        &[
+            "drive",
+            "shop",
+            "--timeout",
+            "150s",
+            "--lease-duration",
+            "2s",
+        ],
+    ))
+    .await;
+    assert_eq!(driven.code, Some(0), "{}\n{}", driven.stdout, driven.stderr);
+    let healthy = rollouts.get("shop").await.unwrap();
+    let status = healthy.status.unwrap_or_default();
+    assert_eq!(
+        status.phase.map(|p| p.to_string()).as_deref(),
+        Some("Healthy")
+    );
+    assert_eq!(status.stable_rs, status.current_pod_hash);
 }
