@@ -282,6 +282,10 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
                     pr,
                     environment: environment.clone(),
                     environment_url: args.environment_url.clone(),
+                    report_url: args
+                        .report_url
+                        .clone()
+                        .or_else(|| env.var("ROLLOUT_RUNNER_REPORT_URL")),
                     run_url: ci.run_url.clone(),
                     checks: !args.no_checks,
                     comment: !args.no_comment,
@@ -341,6 +345,10 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
                     pipeline_id: env.var("CI_PIPELINE_ID").and_then(|v| v.parse().ok()),
                     mr_iid: pr,
                     run_url: ci.run_url.clone(),
+                    report_url: args
+                        .report_url
+                        .clone()
+                        .or_else(|| env.var("ROLLOUT_RUNNER_REPORT_URL")),
                     environment: environment.clone(),
                     note: !args.no_comment,
                     job_log: ci.provider == Provider::Gitlab,

@@ -6,6 +6,7 @@ mod analysis_check;
 mod argo_fields;
 mod argo_oracle;
 mod backtest_real;
+mod browser_dashboard;
 mod browser_report;
 mod contract_server;
 mod controller_e2e;
