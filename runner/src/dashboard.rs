@@ -489,6 +489,20 @@ impl Dashboard {
         }
     }
 
+    #[cfg(test)]
+    fn live_view_for_tests() -> LiveView {
+        LiveView {
+            phase: "Paused".into(),
+            message: String::new(),
+            step: "2/2".into(),
+            weight: Some(50),
+            actions: Vec::new(),
+            action_path: "/api/rollouts/shop/web/".into(),
+            token: "t".into(),
+            nonce: "n".into(),
+        }
+    }
+
     fn list_page(&self) -> Response<Body> {
         let nonce = random_hex(16);
         let mut rollouts = self.caches.rollouts.list(self.scope.as_deref(), |_| true);
@@ -706,5 +720,99 @@ pub async fn serve(listener: TcpListener, dashboard: Arc<Dashboard>) {
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout() -> Rollout {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "shop", "uid": "r-1", "generation": 2},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": []}},
+                "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}}
+            },
+            "status": {"currentPodHash": "abc", "currentStepIndex": 1, "observedGeneration": "2"}
+        }))
+        .unwrap()
+    }
+
+    fn run(uid: &str, value: &str) -> Arc<AnalysisRun> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "AnalysisRun",
+                "metadata": {"name": format!("web-{uid}"), "namespace": "shop", "uid": uid,
+                             "labels": {"rollouts-pod-template-hash": "abc"},
+                             "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1",
+                                                  "kind": "Rollout", "name": "web", "uid": "r-1"}]},
+                "spec": {"metrics": [{"name": "rate", "provider": {"web": {"url": "http://x"}}}]},
+                "status": {"phase": "Running", "metricResults": [{"name": "rate", "phase": "Running",
+                    "measurements": [{"phase": "Successful", "value": value,
+                                      "message": format!("got {value}"),
+                                      "finishedAt": "2026-01-01T00:00:10Z"}]}]}
+            }))
+            .unwrap(),
+        )
+    }
+
+    /// Measurement values reach the page redacted with the run's Secrets, or hidden when those
+    /// cannot be read; each is reported once however often the watches fire.
+    #[test]
+    fn measurements_are_redacted_or_hidden_and_reported_once() {
+        let rollout = rollout();
+        let readable = run("a", "[0.9] token=s3cret");
+        let unreadable = run("b", "hunter2");
+        let redactions = HashMap::from([
+            (Some("a".to_string()), Some(vec!["s3cret".to_string()])),
+            (Some("b".to_string()), None),
+        ]);
+        let runs = [&readable, &unreadable];
+        let mut releases = HashMap::new();
+        let now = Timestamp::now();
+        assert!(observe_rollout(
+            &mut releases,
+            &rollout,
+            &runs,
+            &redactions,
+            now
+        ));
+        assert!(!observe_rollout(
+            &mut releases,
+            &rollout,
+            &runs,
+            &redactions,
+            now
+        ));
+        let record = &releases[&("shop".to_string(), "web".to_string())]
+            .recorder
+            .record;
+        assert_eq!(record.measurements.len(), 2);
+        let html = to_live_html(record, &Dashboard::live_view_for_tests()).unwrap();
+        let json = serde_json::to_string(record).unwrap();
+        for text in [&html, &json] {
+            assert!(
+                !text.contains("s3cret") && !text.contains("hunter2"),
+                "{text}"
+            );
+        }
+        assert!(json.contains("[0.9] token="), "{json}");
+        assert!(
+            json.contains("(hidden: a Secret of this run cannot be read)"),
+            "{json}"
+        );
+        // A new pod template is a new release.
+        let mut next = rollout.clone();
+        next.status.as_mut().unwrap().current_pod_hash = "def".into();
+        assert!(observe_rollout(&mut releases, &next, &[], &redactions, now));
+        let record = &releases[&("shop".to_string(), "web".to_string())]
+            .recorder
+            .record;
+        assert!(record.measurements.is_empty());
     }
 }
