@@ -20,6 +20,8 @@ step_output=${GITHUB_OUTPUT:-/dev/null}
 rc=""
 outcome=""
 plan_hash=""
+reports=""       # with artifacts: where the record, JUnit and HTML report go
+artifact_name=""
 
 # ::error / ::warning workflow commands; the message is escaped so that an input cannot start
 # a command of its own.
@@ -68,6 +70,24 @@ read_written() {
   done < "$work/outputs"
 }
 
+# The artifact's files, as step outputs (none when nothing was recorded).
+report_outputs() {
+  local html=() junit=() file
+  if [ -n "$reports" ]; then
+    for file in "$reports"/report*.html; do [ -s "$file" ] && html+=("$file"); done
+    for file in "$reports"/junit*.xml; do [ -s "$file" ] && junit+=("$file"); done
+  fi
+  if [ ${#html[@]} -gt 0 ] || [ ${#junit[@]} -gt 0 ]; then
+    put report-dir "$reports"
+    put artifact-name "$artifact_name"
+  else
+    put report-dir ""
+    put artifact-name ""
+  fi
+  put html-report "$(printf '%s\n' "${html[@]}" | sed '/^$/d')"
+  put junit-report "$(printf '%s\n' "${junit[@]}" | sed '/^$/d')"
+}
+
 finish() {
   local status=$?
   [ -n "$rc" ] || rc=$status
@@ -89,6 +109,7 @@ finish() {
   put revision "${written[revision]:-}"
   put phase "${written[phase]:-}"
   put verdict "${written[verdict]:-}"
+  report_outputs
   rm -rf "$work"
   exit "$rc"
 }
@@ -134,6 +155,8 @@ wait=false comment=false pause_ok=false
 boolean wait "${RR_WAIT:-}" && wait=true
 boolean comment "${RR_COMMENT:-}" && comment=true
 boolean success-on-pause "${RR_SUCCESS_ON_PAUSE:-}" && pause_ok=true
+artifacts=false
+boolean artifacts "${RR_ARTIFACTS:-false}" && artifacts=true
 
 paths=() values=() sets=() extra=()
 lines "${RR_PATH:-}" paths
@@ -204,6 +227,27 @@ else
 fi
 argv+=("${extra[@]}")
 
+# artifacts: the release's record and JUnit, then its HTML report, in a directory that outlives
+# this step for the upload step. Only the commands that follow a release record one.
+recording=false
+case "$command" in
+  simulate) recording=true ;;
+  apply | status) [ "$wait" = true ] && recording=true ;;
+esac
+if [ "$artifacts" = true ] && [ "$recording" = true ]; then
+  artifact_name=${RR_ARTIFACT_NAME:-rollout-runner-${GITHUB_JOB:-job}-$command-${ROLLOUT_RUNNER_ENVIRONMENT:-${RR_ROLLOUT:-release}}-${GITHUB_RUN_ATTEMPT:-1}}
+  artifact_name=${artifact_name//[^A-Za-z0-9._-]/-}
+  reports="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/rollout-runner-reports/$artifact_name"
+  rm -rf "$reports"
+  mkdir -p "$reports" || invalid "cannot create $reports"
+  argv+=(--record "$reports/record.json" --junit "$reports/junit.xml")
+  # The check run and the comment link the run's artifacts: the artifact's own URL is known
+  # only after the upload step.
+  if [ -z "${ROLLOUT_RUNNER_REPORT_URL:-}" ] && [ -n "${GITHUB_REPOSITORY:-}" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
+    export ROLLOUT_RUNNER_REPORT_URL="${GITHUB_SERVER_URL:-https://github.com}/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID#artifacts"
+  fi
+fi
+
 # A kubeconfig given as content: a private file for this step only (removed at the end).
 if [ -n "${RR_KUBECONFIG:-}" ]; then
   (umask 077 && printf '%s\n' "$RR_KUBECONFIG" > "$work/kubeconfig")
@@ -237,6 +281,17 @@ if [ "$rc" -gt 128 ]; then # the wait was interrupted: collect the real status
   [ "$last" -eq 127 ] || rc=$last
 fi
 trap - INT TERM HUP
+
+# The HTML report of each record written (one per Rollout), whatever the release's outcome.
+if [ -n "$reports" ]; then
+  for record in "$reports"/record*.json; do
+    [ -s "$record" ] || continue
+    page=${record##*/}
+    page="$reports/report${page#record}"
+    "$bin" report "$record" --html "${page%.json}.html" ||
+      annotate warning "cannot render the HTML report of ${record##*/}"
+  done
+fi
 
 # plan: the hash apply --expect-plan takes (the combined one when there are several plans).
 if [ "$command" = plan ]; then

@@ -294,30 +294,37 @@ async fn decide_and_act(
     let recorded: Mutex<Vec<Approval>> = Mutex::default();
     let result = async {
         let connection = connection.connect().await?;
-        operate_on(&connection, &release.name, verb, false, |rollout, _| {
-            let (mut patches, message) = patches(rollout, &operation)?;
-            let approval = Approval {
-                command: verb.to_string(),
-                by: user.clone(),
-                at: jiff::Timestamp::now(),
-                pod_hash: rollout.status_or_default().current_pod_hash.clone(),
-                url: event.url.clone(),
-            };
-            let value = approval::with_approval(rollout, &approval);
-            if let Ok(mut list) = recorded.lock() {
-                *list = serde_json::from_str(&value).unwrap_or_default();
-            }
-            // The record rides on the spec patch (sent first), so a driver that sees the
-            // operation sees who gave it.
-            let metadata = serde_json::json!({"metadata": {"annotations": {
-                APPROVALS_ANNOTATION: value
-            }}});
-            match &mut patches.spec {
-                Some(spec) => merge(spec, metadata),
-                None => patches.spec = Some(metadata),
-            }
-            Ok((patches, message))
-        })
+        operate_on(
+            &connection.client,
+            &connection.namespace,
+            &release.name,
+            verb,
+            false,
+            |rollout, _| {
+                let (mut patches, message) = patches(rollout, &operation)?;
+                let approval = Approval {
+                    command: verb.to_string(),
+                    by: user.clone(),
+                    at: jiff::Timestamp::now(),
+                    pod_hash: rollout.status_or_default().current_pod_hash.clone(),
+                    url: event.url.clone(),
+                };
+                let value = approval::with_approval(rollout, &approval);
+                if let Ok(mut list) = recorded.lock() {
+                    *list = serde_json::from_str(&value).unwrap_or_default();
+                }
+                // The record rides on the spec patch (sent first), so a driver that sees the
+                // operation sees who gave it.
+                let metadata = serde_json::json!({"metadata": {"annotations": {
+                    APPROVALS_ANNOTATION: value
+                }}});
+                match &mut patches.spec {
+                    Some(spec) => merge(spec, metadata),
+                    None => patches.spec = Some(metadata),
+                }
+                Ok((patches, message))
+            },
+        )
         .await
     }
     .await;

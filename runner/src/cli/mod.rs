@@ -20,6 +20,7 @@ mod apply;
 mod connection;
 mod controller;
 mod crds;
+mod dashboard;
 mod drive;
 mod drive_existing;
 mod inputs;
@@ -34,7 +35,7 @@ mod simulate;
 mod abort;
 mod get;
 mod list;
-mod operations;
+pub(crate) mod operations;
 mod pause;
 mod promote;
 mod restart;
@@ -80,6 +81,9 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Render a release record (`--record FILE`) as a self-contained HTML report or JUnit XML.
     Report(report::ReportArgs),
+    /// Serve a live view of the cluster's Rollouts in the browser, with promote, abort and
+    /// retry buttons.
+    Dashboard(dashboard::DashboardArgs),
     /// Apply manifests to the cluster and, with `--wait`, drive each Rollout to its end.
     Apply(apply::ApplyArgs),
     /// Show a rollout's phase (`Phase - message`); with `--watch`, follow it until it ends.
@@ -191,6 +195,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Simulate(args) => simulate::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Report(args) => report::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Status(args) => status::run(args),
         Command::Drive(args) => drive_existing::run(args),

@@ -7,6 +7,7 @@ mod approvals_e2e;
 mod argo_fields;
 mod argo_oracle;
 mod backtest_real;
+mod browser_dashboard;
 mod browser_report;
 mod ci_runners_e2e;
 mod contract_server;

@@ -106,6 +106,8 @@ pub struct Links {
     pub check_url: Option<String>,
     /// The CI run.
     pub run_url: Option<String>,
+    /// The HTML report and JUnit XML (CI artifacts).
+    pub report_url: Option<String>,
     /// The commit, and its URL.
     pub commit: Option<String>,
     pub commit_url: Option<String>,
@@ -467,6 +469,9 @@ fn footer(links: &Links) -> String {
     }
     if let Some(url) = &links.run_url {
         parts.push(format!("[CI run]({url})"));
+    }
+    if let Some(url) = &links.report_url {
+        parts.push(format!("[HTML report and JUnit]({url})"));
     }
     parts.join(" · ")
 }
