@@ -4,6 +4,7 @@
 
 mod analysis_check;
 mod argo_fields;
+mod argo_manifests;
 mod argo_oracle;
 mod backtest_real;
 mod browser_report;

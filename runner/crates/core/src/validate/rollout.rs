@@ -529,18 +529,21 @@ fn canary_step(
     managed_routes_reported: &mut bool,
 ) {
     let routing = canary.traffic_routing.as_ref();
-    match step.kinds_set() {
-        0 => f.spec(
+    // Argo's two rules: a step sets something, and at most one of setWeight, pause,
+    // experiment and analysis (`hasMultipleStepsType`); setCanaryScale, setHeaderRoute and
+    // setMirrorRoute may ride along with them, and the engine carries out each part.
+    if step.kinds_set() == 0 {
+        f.spec(
             at.clone(),
             m::INVALID_STEP,
-            "give the step exactly one of setWeight, pause, analysis, experiment, setCanaryScale, setHeaderRoute, setMirrorRoute",
-        ),
-        1 => {}
-        _ => f.spec(
+            "give the step one of setWeight, pause, analysis, experiment, setCanaryScale, setHeaderRoute, setMirrorRoute",
+        );
+    } else if step.exclusive_kinds_set() > 1 {
+        f.spec(
             at.clone(),
             m::INVALID_STEP,
-            "split the step: each step does exactly one thing",
-        ),
+            "split the step: setWeight, pause, analysis and experiment each need a step of their own",
+        );
     }
     if let Some(weight) = step.set_weight
         && !(0..=max_weight).contains(&weight)
