@@ -6,6 +6,7 @@ mod analysis_check;
 mod argo_fields;
 mod argo_manifests;
 mod argo_oracle;
+mod argo_rollouts;
 mod backtest_real;
 mod browser_report;
 mod contract_server;

@@ -155,6 +155,18 @@ fn non_negative(f: &mut Findings, path: &FieldPath, value: Option<i32>) {
     }
 }
 
+/// The strategy's counts and delays: Argo's validation takes any number (the generated
+/// differential shows it), so a negative one is only a warning here.
+fn non_negative_beyond_argo(f: &mut Findings, path: &FieldPath, value: Option<i32>) {
+    if value.is_some_and(|v| v < 0) {
+        f.beyond_argo(
+            path.clone(),
+            m::NON_NEGATIVE,
+            "use 0 or a positive number: no count of pods or delay is below 0",
+        );
+    }
+}
+
 /// The parts of Kubernetes' pod template validation that matter most for a rollout: a
 /// container, names and images, `restartPolicy: Always`, labels matching the selector.
 fn pod_template(
@@ -295,7 +307,7 @@ fn validate_blue_green(
             "abortScaleDownDelaySeconds",
         ),
     ] {
-        non_negative(f, &path.key(name), value);
+        non_negative_beyond_argo(f, &path.key(name), value);
     }
     int_or_percent(
         f,
@@ -473,7 +485,7 @@ fn validate_canary(f: &mut Findings, rollout: &Rollout, canary: &CanaryStrategy,
         ),
         (canary.min_pods_per_replica_set, "minPodsPerReplicaSet"),
     ] {
-        non_negative(f, &path.key(name), value);
+        non_negative_beyond_argo(f, &path.key(name), value);
     }
     if let Some(threshold) = &canary.replica_progress_threshold
         && !["Percent", "Pods"].contains(&threshold.type_.as_str())
