@@ -68,7 +68,8 @@ fn evidence(document: &Json) -> String {
 /// The controller's errors for a referenced object that is not in the cluster (standing for
 /// it: the file's own Services and templates).
 fn is_missing_object(error: &str) -> bool {
-    let service = (error.contains(": service \"") || error.contains(": ingress.networking.k8s.io \""))
+    let service = (error.contains(": service \"")
+        || error.contains(": ingress.networking.k8s.io \""))
         && error.ends_with("\" not found");
     let template = (error.contains(": AnalysisTemplate '")
         || error.contains(": ClusterAnalysisTemplate '"))

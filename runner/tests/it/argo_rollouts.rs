@@ -65,7 +65,9 @@ fn condition(rng: &mut Rng) -> Json {
 fn step(rng: &mut Rng, max_weight: usize) -> Json {
     let mut step = match rng.below(6) {
         0 | 1 => json!({"setWeight": rng.below(max_weight / 5 + 1) * 5}),
-        2 => json!({"pause": if chance(rng, 2) { json!({}) } else { json!({"duration": rng.pick(&["10s", "1m", "30"])}) }}),
+        2 => {
+            json!({"pause": if chance(rng, 2) { json!({}) } else { json!({"duration": rng.pick(&["10s", "1m", "30"])}) }})
+        }
         3 => json!({"analysis": {"templates": [{"templateName": "t"}]}}),
         4 => json!({"experiment": {"templates": [{"name": "e", "specRef": "canary"}]}}),
         _ => json!({"setHeaderRoute": {"name": "h"}}),
@@ -185,8 +187,7 @@ fn rollout_phases_agree_with_argo() {
         let argo = oracle.ask(&json!({"op": "rolloutPhase", "rollout": rollout}));
         let parsed: Rollout = serde_json::from_value(rollout.clone()).expect("the Rollout parses");
         let status = parsed.status.clone().unwrap_or_default();
-        let (phase, message) =
-            observed_phase(parsed.metadata.generation, &parsed.spec, &status);
+        let (phase, message) = observed_phase(parsed.metadata.generation, &parsed.spec, &status);
         let (calculated, calculated_message) = rollout_phase(&parsed.spec, &status);
         let ours = json!({
             "phase": phase.as_str(), "message": message,
@@ -280,7 +281,12 @@ fn generated_spec(rng: &mut Rng) -> Json {
         0 => {}
         1..=3 => {
             let mut bg = json!({"activeService": "web", "previewService": rng.pick(&["web-preview", "web", ""])});
-            for key in ["scaleDownDelaySeconds", "abortScaleDownDelaySeconds", "previewReplicaCount", "autoPromotionSeconds"] {
+            for key in [
+                "scaleDownDelaySeconds",
+                "abortScaleDownDelaySeconds",
+                "previewReplicaCount",
+                "autoPromotionSeconds",
+            ] {
                 if chance(rng, 4) {
                     bg[key] = json!(rng.below(40) as i64 - 5);
                 }
@@ -325,7 +331,11 @@ fn generated_spec(rng: &mut Rng) -> Json {
                 c["canaryService"] = json!(rng.pick(&["web-canary", "web"]));
                 c["stableService"] = json!("web");
             }
-            for key in ["scaleDownDelaySeconds", "abortScaleDownDelaySeconds", "minPodsPerReplicaSet"] {
+            for key in [
+                "scaleDownDelaySeconds",
+                "abortScaleDownDelaySeconds",
+                "minPodsPerReplicaSet",
+            ] {
                 if chance(rng, 5) {
                     c[key] = json!(rng.below(40) as i64 - 5);
                 }
@@ -344,7 +354,12 @@ fn generated_spec(rng: &mut Rng) -> Json {
         "template": {"metadata": {"labels": template_labels}, "spec": {"containers": containers}},
         "strategy": strategy,
     });
-    for (key, one_in) in [("replicas", 4), ("minReadySeconds", 5), ("progressDeadlineSeconds", 5), ("revisionHistoryLimit", 6)] {
+    for (key, one_in) in [
+        ("replicas", 4),
+        ("minReadySeconds", 5),
+        ("progressDeadlineSeconds", 5),
+        ("revisionHistoryLimit", 6),
+    ] {
         if chance(rng, one_in) {
             spec[key] = json!(rng.below(700) as i64 - 10);
         }

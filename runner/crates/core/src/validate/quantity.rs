@@ -95,12 +95,11 @@ pub(crate) fn check(kind: &str, raw: &Value) -> Findings {
         }
         "AnalysisTemplate" | "ClusterAnalysisTemplate" | "AnalysisRun" => {
             for (i, metric) in array(&raw["spec"]["metrics"]) {
-                let at = spec.key("metrics").index(i).keys("provider.job.spec.template");
-                pod_template(
-                    &mut f,
-                    &metric["provider"]["job"]["spec"]["template"],
-                    &at,
-                );
+                let at = spec
+                    .key("metrics")
+                    .index(i)
+                    .keys("provider.job.spec.template");
+                pod_template(&mut f, &metric["provider"]["job"]["spec"]["template"], &at);
             }
         }
         _ => {}
@@ -119,7 +118,11 @@ fn pod_template(f: &mut Findings, template: &Value, at: &FieldPath) {
     let at = at.key("spec");
     for list in ["containers", "initContainers", "ephemeralContainers"] {
         for (i, container) in array(&spec[list]) {
-            resources(f, &container["resources"], &at.key(list).index(i).key("resources"));
+            resources(
+                f,
+                &container["resources"],
+                &at.key(list).index(i).key("resources"),
+            );
         }
     }
     resources(f, &spec["resources"], &at.key("resources"));
@@ -181,8 +184,31 @@ mod tests {
     #[test]
     fn quantities_as_apimachinery_parses_them() {
         for good in [
-            "0", "1", "500m", "0.5", ".5", "1.", "1.G", "128Mi", "1Ki", "+1", "-1", "+", "-",
-            "1e3", "1E3", "1e+3", "1e-3", "1E", "007", "1n", "1u", "2Ei", "Mi", ".", "e5",
+            "0",
+            "1",
+            "500m",
+            "0.5",
+            ".5",
+            "1.",
+            "1.G",
+            "128Mi",
+            "1Ki",
+            "+1",
+            "-1",
+            "+",
+            "-",
+            "1e3",
+            "1E3",
+            "1e+3",
+            "1e-3",
+            "1E",
+            "007",
+            "1n",
+            "1u",
+            "2Ei",
+            "Mi",
+            ".",
+            "e5",
             "12345678901234567890123",
         ] {
             assert_eq!(parse_quantity(good), Ok(()), "{good}");
@@ -192,7 +218,16 @@ mod tests {
         ] {
             assert_eq!(parse_quantity(bad), Err(super::FORMAT_WRONG), "{bad}");
         }
-        for bad in ["1e", "1mi", "1ee3", "--1", "1e99999999999999999999", "1e+", "1k3", "1i"] {
+        for bad in [
+            "1e",
+            "1mi",
+            "1ee3",
+            "--1",
+            "1e99999999999999999999",
+            "1e+",
+            "1k3",
+            "1i",
+        ] {
             assert_eq!(parse_quantity(bad), Err(super::SUFFIX_WRONG), "{bad}");
         }
     }

@@ -1239,7 +1239,11 @@ fn istio_routes(
         }
     }
     let port_of = |m: &Value| m.get("port").and_then(Value::as_i64);
-    let tls_routes = if present("spec.tls") { &vs.tls_routes[..] } else { &[] };
+    let tls_routes = if present("spec.tls") {
+        &vs.tls_routes[..]
+    } else {
+        &[]
+    };
     for wanted in tls_routes {
         let matching: Vec<&&Value> = tls
             .iter()
@@ -1271,7 +1275,11 @@ fn istio_routes(
             }
         }
     }
-    let tcp_routes = if present("spec.tcp") { &vs.tcp_routes[..] } else { &[] };
+    let tcp_routes = if present("spec.tcp") {
+        &vs.tcp_routes[..]
+    } else {
+        &[]
+    };
     for wanted in tcp_routes {
         let matching: Vec<&&Value> = tcp
             .iter()
