@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	_ "unsafe" // go:linkname
 
 	goyaml "go.yaml.in/yaml/v2"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	k8serrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/yaml"
 
@@ -25,6 +29,7 @@ import (
 	"github.com/argoproj/argo-rollouts/pkg/kubectl-argo-rollouts/options"
 	analysisutil "github.com/argoproj/argo-rollouts/utils/analysis"
 	"github.com/argoproj/argo-rollouts/utils/conditions"
+	ingressutil "github.com/argoproj/argo-rollouts/utils/ingress"
 )
 
 //go:linkname getResolvedMetricsWithoutSecrets github.com/argoproj/argo-rollouts/analysis.getResolvedMetricsWithoutSecrets
@@ -64,13 +69,18 @@ type cluster struct {
 	Services                 []corev1.Service                   `json:"services"`
 	AnalysisTemplates        []v1alpha1.AnalysisTemplate        `json:"analysisTemplates"`
 	ClusterAnalysisTemplates []v1alpha1.ClusterAnalysisTemplate `json:"clusterAnalysisTemplates"`
+	Ingresses                []networkingv1.Ingress             `json:"ingresses"`
 }
 
 // controllerValidation mirrors rollout/controller.go getRolloutValidationErrors and
 // getRolloutReferencedResources for the references that need only Services and
-// (Cluster)AnalysisTemplates, read through Argo's and client-go's real listers from the given
-// objects. Ingresses, VirtualServices, Ambassador mappings and App Mesh resources are not looked
-// up here (the lint op covers ingresses and virtual services in a file).
+// (Cluster)AnalysisTemplates and networking/v1 Ingresses (getReferencedIngresses), read through
+// Argo's and client-go's real listers from the given objects. VirtualServices, Ambassador
+// mappings and App Mesh resources are not looked up here (the lint op covers virtual services in
+// a file). `analysisRuns` mirrors what the controller does with each analysis the rollout
+// references (rollout/analysis.go: BuildArgumentsForRolloutAnalysisRun,
+// NewAnalysisRunFromTemplates) followed by analysisRunCheck: the message the AnalysisRun would
+// end in (phase Error) before any measurement, or the error creating it.
 func controllerValidation(ro *v1alpha1.Rollout, c cluster) map[string]any {
 	ans := map[string]any{}
 	var first error
@@ -101,7 +111,15 @@ func controllerValidation(ro *v1alpha1.Rollout, c cluster) map[string]any {
 		for i := range c.ClusterAnalysisTemplates {
 			_ = catIdx.Add(c.ClusterAnalysisTemplates[i].DeepCopy())
 		}
-		g := refGetter{ro: ro, svc: corelisters.NewServiceLister(svcIdx), at: listers.NewAnalysisTemplateLister(atIdx), cat: listers.NewClusterAnalysisTemplateLister(catIdx)}
+		ingIdx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+		for i := range c.Ingresses {
+			ing := c.Ingresses[i].DeepCopy()
+			if ing.Namespace == "" {
+				ing.Namespace = ns
+			}
+			_ = ingIdx.Add(ing)
+		}
+		g := refGetter{ro: ro, svc: corelisters.NewServiceLister(svcIdx), at: listers.NewAnalysisTemplateLister(atIdx), cat: listers.NewClusterAnalysisTemplateLister(catIdx), ing: networkinglisters.NewIngressLister(ingIdx)}
 		refs := validation.ReferencedResources{}
 		services, err := g.services()
 		if err != nil {
@@ -115,11 +133,22 @@ func controllerValidation(ro *v1alpha1.Rollout, c cluster) map[string]any {
 			return
 		}
 		refs.AnalysisTemplatesWithType = analyses
-		for _, check := range []func(*v1alpha1.Rollout) error{validation.ValidateRolloutNginxIngressesConfig, validation.ValidateRolloutAlbIngressesConfig, validation.ValidateRolloutVirtualServicesConfig} {
+		ans["analysisRuns"] = analysisRuns(ro, analyses)
+		for _, check := range []func(*v1alpha1.Rollout) error{validation.ValidateRolloutNginxIngressesConfig, validation.ValidateRolloutAlbIngressesConfig} {
 			if err := check(ro); err != nil {
 				first = err
 				return
 			}
+		}
+		ingresses, err := g.ingresses()
+		if err != nil {
+			first = err
+			return
+		}
+		refs.Ingresses = ingresses
+		if err := validation.ValidateRolloutVirtualServicesConfig(ro); err != nil {
+			first = err
+			return
 		}
 		refErrs = validation.ValidateRolloutReferencedResources(ro, refs)
 		if len(refErrs) > 0 {
@@ -136,7 +165,7 @@ func controllerValidation(ro *v1alpha1.Rollout, c cluster) map[string]any {
 		ans["invalidSpecMessage"] = nil
 	}
 	if tr := trafficRouting(ro); tr != nil && (tr.Nginx != nil || tr.ALB != nil || tr.Istio != nil || tr.Ambassador != nil || tr.AppMesh != nil) {
-		ans["notLookedUp"] = "ingresses, virtual services, ambassador mappings and app mesh resources are not looked up"
+		ans["notLookedUp"] = "virtual services, ambassador mappings and app mesh resources are not looked up"
 	}
 	if n := multiKeySelectors(c.Services); n {
 		ans["nondeterministic"] = "ValidateService ranges over a Service selector map: with several mismatched labels the error order varies"
@@ -171,6 +200,72 @@ type refGetter struct {
 	svc corelisters.ServiceLister
 	at  listers.AnalysisTemplateLister
 	cat listers.ClusterAnalysisTemplateLister
+	ing networkinglisters.IngressLister
+}
+
+// ingresses mirrors getReferencedIngresses (ALB, then NGINX) and handleCacheError, for
+// networking/v1 Ingresses.
+func (g refGetter) ingresses() ([]ingressutil.Ingress, error) {
+	canary := g.ro.Spec.Strategy.Canary
+	if canary == nil || canary.TrafficRouting == nil {
+		return nil, nil
+	}
+	var out []ingressutil.Ingress
+	get := func(router string, child string, value any, name string) error {
+		ing, err := g.ing.Ingresses(g.ro.Namespace).Get(name)
+		if k8serrors.IsNotFound(err) {
+			return field.Invalid(field.NewPath("spec", "strategy", "canary", "trafficRouting").Child(router, child), value, err.Error())
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, *ingressutil.NewIngress(ing))
+		return nil
+	}
+	switch tr := canary.TrafficRouting; {
+	case tr.ALB != nil && tr.ALB.Ingresses != nil:
+		for _, name := range tr.ALB.Ingresses {
+			if err := get("alb", "ingresses", tr.ALB.Ingresses, name); err != nil {
+				return nil, err
+			}
+		}
+	case tr.ALB != nil:
+		if err := get("alb", "ingress", tr.ALB.Ingress, tr.ALB.Ingress); err != nil {
+			return nil, err
+		}
+	case tr.Nginx != nil && tr.Nginx.StableIngresses != nil:
+		for _, name := range tr.Nginx.StableIngresses {
+			if err := get("nginx", "StableIngresses", tr.Nginx.StableIngresses, name); err != nil {
+				return nil, err
+			}
+		}
+	case tr.Nginx != nil:
+		if err := get("nginx", "stableIngress", tr.Nginx.StableIngress, tr.Nginx.StableIngress); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// analysisRuns: for each analysis the rollout references, the AnalysisRun the controller would
+// create (with the rollout's arguments; no ReplicaSets, so pod-template-hash arguments are
+// empty) and the message it would end in before any measurement.
+func analysisRuns(ro *v1alpha1.Rollout, analyses []validation.AnalysisTemplatesWithType) []any {
+	out := []any{}
+	for _, a := range analyses {
+		entry := map[string]any{"type": string(a.TemplateType), "stepIndex": a.CanaryStepIndex}
+		args, err := analysisutil.BuildArgumentsForRolloutAnalysisRun(a.Args, &appsv1.ReplicaSet{}, &appsv1.ReplicaSet{}, ro)
+		if err == nil {
+			var run *v1alpha1.AnalysisRun
+			run, err = analysisutil.NewAnalysisRunFromTemplates(a.AnalysisTemplates, a.ClusterAnalysisTemplates, args, nil, nil, map[string]string{}, map[string]string{}, "oracle", "", ro.Namespace)
+			if err == nil {
+				entry["analysisRunCheck"] = analysisRunCheck(run.Spec)
+			}
+		}
+		entry["error"] = errString(err)
+		out = append(out, entry)
+	}
+	return out
 }
 
 // services mirrors getReferencedServices / getReferencedService.
@@ -344,6 +439,29 @@ func templateVerdict(templates []*v1alpha1.AnalysisTemplate, clusterTemplates []
 	return ans
 }
 
+// templateAccepted: Argo validates metrics only in the AnalysisRun, after resolving arguments
+// (analysis/analysis.go is the only caller of ValidateMetrics), never a template as written. So
+// a template is judged by the run created from its own argument values; when an argument has no
+// value there (the Rollout or Experiment supplies it), by the runs of the Rollouts that use it
+// (`analysisRuns`), and on its own it counts as accepted.
+func templateAccepted(v map[string]any) bool {
+	if err, ok := v["NewAnalysisRunFromTemplates"].(string); ok {
+		return strings.HasSuffix(err, " was not resolved")
+	}
+	return v["analysisRunCheck"] == nil
+}
+
+func runsAccepted(runs any) bool {
+	list, _ := runs.([]any)
+	for _, r := range list {
+		entry := r.(map[string]any)
+		if entry["error"] != nil || entry["analysisRunCheck"] != nil {
+			return false
+		}
+	}
+	return true
+}
+
 func opValidateAnalysisTemplate(raw []byte) (map[string]any, error) {
 	var req struct {
 		Template        *v1alpha1.AnalysisTemplate        `json:"template"`
@@ -507,6 +625,11 @@ func opValidateManifestFile(raw []byte) (map[string]any, error) {
 			if yaml.Unmarshal(b, &t) == nil {
 				c.ClusterAnalysisTemplates = append(c.ClusterAnalysisTemplates, t)
 			}
+		case "Ingress":
+			var ing networkingv1.Ingress
+			if d.un.GetAPIVersion() == "networking.k8s.io/v1" && yaml.Unmarshal(b, &ing) == nil {
+				c.Ingresses = append(c.Ingresses, ing)
+			}
 		}
 	}
 	out := []any{}
@@ -526,22 +649,24 @@ func opValidateManifestFile(raw []byte) (map[string]any, error) {
 			if decErr = yaml.Unmarshal(d.bytes, &ro); decErr == nil {
 				errs := validation.ValidateRollout(ro.DeepCopy())
 				entry["errors"] = fieldErrors(errs)
-				entry["controller"] = controllerValidation(ro.DeepCopy(), c)
+				controller := controllerValidation(ro.DeepCopy(), c)
+				entry["controller"] = controller
 				entry["accepted"] = len(errs) == 0
+				entry["analysisRunsAccepted"] = runsAccepted(controller["analysisRuns"])
 			}
 		case "AnalysisTemplate":
 			var t v1alpha1.AnalysisTemplate
 			if decErr = yaml.Unmarshal(d.bytes, &t); decErr == nil {
 				v := templateVerdict([]*v1alpha1.AnalysisTemplate{&t}, nil, t.Spec.Metrics, nil)
 				entry["analysis"] = v
-				entry["accepted"] = v["ValidateMetrics"] == nil
+				entry["accepted"] = templateAccepted(v)
 			}
 		case "ClusterAnalysisTemplate":
 			var t v1alpha1.ClusterAnalysisTemplate
 			if decErr = yaml.Unmarshal(d.bytes, &t); decErr == nil {
 				v := templateVerdict(nil, []*v1alpha1.ClusterAnalysisTemplate{&t}, t.Spec.Metrics, nil)
 				entry["analysis"] = v
-				entry["accepted"] = v["ValidateMetrics"] == nil
+				entry["accepted"] = templateAccepted(v)
 			}
 		case "AnalysisRun":
 			var r v1alpha1.AnalysisRun

@@ -5,7 +5,9 @@
 mod analysis_check;
 mod approvals_e2e;
 mod argo_fields;
+mod argo_manifests;
 mod argo_oracle;
+mod argo_rollouts;
 mod backtest_real;
 mod browser_dashboard;
 mod browser_report;

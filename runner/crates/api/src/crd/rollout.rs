@@ -560,7 +560,21 @@ impl CanaryStep {
         }
     }
 
-    /// How many step kinds are set (valid steps have exactly one).
+    /// How many of setWeight, pause, experiment and analysis are set (Argo allows one at most;
+    /// the other kinds may be combined with them).
+    pub fn exclusive_kinds_set(&self) -> usize {
+        [
+            self.set_weight.is_some(),
+            self.pause.is_some(),
+            self.experiment.is_some(),
+            self.analysis.is_some(),
+        ]
+        .into_iter()
+        .filter(|set| *set)
+        .count()
+    }
+
+    /// How many step kinds are set (a valid step has at least one).
     pub fn kinds_set(&self) -> usize {
         [
             self.set_weight.is_some(),

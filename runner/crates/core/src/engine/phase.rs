@@ -7,6 +7,7 @@ use super::conditions::{Reason, types};
 
 /// Argo's `CalculateRolloutPhase`: the first matching rule wins.
 pub fn rollout_phase(spec: &RolloutSpec, status: &RolloutStatus) -> (RolloutPhase, String) {
+    // One pass, as Argo's: the first InvalidSpec, aborted or timed-out condition decides.
     for condition in &status.conditions {
         if condition.type_ == types::INVALID_SPEC {
             return (
@@ -14,8 +15,6 @@ pub fn rollout_phase(spec: &RolloutSpec, status: &RolloutStatus) -> (RolloutPhas
                 format!("{}: {}", Reason::InvalidSpec.as_str(), condition.message),
             );
         }
-    }
-    for condition in &status.conditions {
         if condition.reason == Reason::RolloutAborted.as_str()
             || condition.reason == Reason::ProgressDeadlineExceeded.as_str()
         {
@@ -95,14 +94,21 @@ pub fn observed_phase(
     spec: &RolloutSpec,
     status: &RolloutStatus,
 ) -> (RolloutPhase, String) {
-    let observed = generation.is_some_and(|g| status.observed_generation == g.to_string());
+    // Argo's `isGenerationObserved`: a non-numeric observedGeneration (a pre-v0.10 hash) or
+    // one ahead of the generation counts as observed; no generation is generation 0.
+    let generation = generation.unwrap_or(0);
+    let observed = status
+        .observed_generation
+        .parse::<i64>()
+        .map_or(true, |observed| observed >= generation);
     if !observed {
         return (
             RolloutPhase::Progressing,
             "waiting for rollout spec update to be observed".into(),
         );
     }
-    if status.controller_pause && status.pause_conditions.is_empty() && !spec.paused {
+    // Argo's `IsUnpausing` (also while `spec.paused` is set).
+    if status.controller_pause && status.pause_conditions.is_empty() {
         return (
             RolloutPhase::Progressing,
             "waiting for rollout to unpause".into(),

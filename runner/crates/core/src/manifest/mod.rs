@@ -480,12 +480,26 @@ fn classify(
                 .map(|m| format!("`{m}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // Without a kind it is no object at all: `kubectl argo rollouts lint` refuses the
+            // file (the oracle shows it on Argo's own Helm chart files). A missing apiVersion
+            // or name only the API server refuses.
+            let (severity, hint) = if document.kind.is_empty() {
+                (
+                    Severity::Error,
+                    "kubectl and `kubectl argo rollouts lint` refuse a document without `kind`; if the file is not a manifest (a Helm values file, a Chart.yaml), leave it out of the inputs",
+                )
+            } else {
+                (
+                    Severity::Warning,
+                    "kubectl and the API server reject objects without them",
+                )
+            };
             problems.push(document.problem(
-                Severity::Warning,
+                severity,
                 Rule::Document,
                 &root,
                 format!("document {} has no {list}", index + 1),
-                Some("kubectl and the API server reject objects without them".into()),
+                Some(hint.into()),
             ));
         }
     }

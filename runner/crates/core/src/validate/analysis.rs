@@ -281,10 +281,10 @@ fn validate_metric(f: &mut Findings, metric: &Metric, path: &FieldPath) {
     }
     if let Some(prometheus) = &provider.prometheus {
         if prometheus.query.trim().is_empty() {
-            f.spec(
+            f.beyond_argo(
                 pp.key("prometheus").key("query"),
                 "prometheus metric has no query",
-                "set `query` to a PromQL expression",
+                "set `query` to a PromQL expression: Prometheus has nothing to evaluate without one",
             );
         }
         let address = &prometheus.address;

@@ -78,10 +78,10 @@ pub fn validate_experiment(experiment: &Experiment) -> Vec<Finding> {
             .as_ref()
             .is_none_or(|s| s.containers.is_empty())
         {
-            f.spec(
+            f.beyond_argo(
                 at.keys("template.spec.containers"),
                 "the pod template has no containers",
-                "add at least one container",
+                "add at least one container: the API server refuses a ReplicaSet without one, so the template's pods never start",
             );
         }
     }

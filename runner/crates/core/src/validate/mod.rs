@@ -14,6 +14,7 @@ mod analysis;
 pub mod cluster;
 mod experiment;
 pub mod messages;
+mod quantity;
 mod references;
 mod rollout;
 pub mod support;
@@ -75,6 +76,12 @@ impl Findings {
     /// An error against one of Argo's spec rules.
     pub(crate) fn spec(&mut self, path: FieldPath, message: impl Into<String>, hint: &str) {
         self.push(Severity::Error, Rule::Spec, path, message, Some(hint));
+    }
+
+    /// A rollout-runner check that Argo's validation does not make: a warning, so that what
+    /// Argo accepts lints clean (`argo_manifests` holds lint to Argo's verdicts).
+    pub(crate) fn beyond_argo(&mut self, path: FieldPath, message: impl Into<String>, hint: &str) {
+        self.push(Severity::Warning, Rule::Spec, path, message, Some(hint));
     }
 
     pub(crate) fn extend(&mut self, other: Findings) {
@@ -182,6 +189,10 @@ pub fn validate(set: &ManifestSet, options: &Options) -> Vec<Problem> {
             Object::Kubernetes | Object::Invalid => Vec::new(),
         };
         problems.extend(findings.iter().map(|f| f.locate(document)));
+        if document.group() == rollout_runner_api::crd::GROUP {
+            let quantities = quantity::check(&document.kind, &document.raw);
+            problems.extend(quantities.into_vec().iter().map(|f| f.locate(document)));
+        }
         // Also for an Argo object that does not decode: the field is still written there.
         if !matches!(document.object, Object::Kubernetes) {
             let unsupported = support::check(

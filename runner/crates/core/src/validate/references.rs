@@ -1199,13 +1199,16 @@ fn istio_routes(
             .to_string()
     };
     let uses_http = !vs.routes.is_empty() || (vs.tls_routes.is_empty() && vs.tcp_routes.is_empty());
-    if http.is_empty() && tls.is_empty() && tcp.is_empty() {
+    // Argo checks only the kinds of routes the VirtualService has (`GetHttpRoutesI` and its
+    // TLS and TCP twins fail when the list is absent, and that kind is skipped).
+    let present = |kind: &str| found.field(kind).is_some_and(Value::is_array);
+    if !present("spec.http") && !present("spec.tls") && !present("spec.tcp") {
         errors.push(format!(
             "Unable to get any of the HTTP, TCP or TLS routes for the Istio VirtualService `{name}`"
         ));
         return errors;
     }
-    if uses_http && !http.is_empty() {
+    if uses_http && present("spec.http") {
         let mut selected = Vec::new();
         if vs.routes.is_empty() {
             let unmanaged: Vec<&&Value> = http
@@ -1222,7 +1225,7 @@ fn istio_routes(
                 match http.iter().find(|r| route_name(r) == *wanted) {
                     Some(route) => selected.push(*route),
                     None => errors.push(format!(
-                        "Istio VirtualService `{name}` has invalid HTTP routes. Error: Route '{wanted}' is not found"
+                        "Istio VirtualService `{name}` has invalid HTTP routes. Error: HTTP Route '{wanted}' is not found in the defined Virtual Service."
                     )),
                 }
             }
@@ -1234,13 +1237,14 @@ fn istio_routes(
                 ));
             }
         }
-    } else if uses_http {
-        errors.push(format!(
-            "Istio VirtualService `{name}` has no HTTP routes (spec.http)"
-        ));
     }
     let port_of = |m: &Value| m.get("port").and_then(Value::as_i64);
-    for wanted in &vs.tls_routes {
+    let tls_routes = if present("spec.tls") {
+        &vs.tls_routes[..]
+    } else {
+        &[]
+    };
+    for wanted in tls_routes {
         let matching: Vec<&&Value> = tls
             .iter()
             .filter(|route| {
@@ -1271,7 +1275,12 @@ fn istio_routes(
             }
         }
     }
-    for wanted in &vs.tcp_routes {
+    let tcp_routes = if present("spec.tcp") {
+        &vs.tcp_routes[..]
+    } else {
+        &[]
+    };
+    for wanted in tcp_routes {
         let matching: Vec<&&Value> = tcp
             .iter()
             .filter(|route| {

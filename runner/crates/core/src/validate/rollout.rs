@@ -155,6 +155,18 @@ fn non_negative(f: &mut Findings, path: &FieldPath, value: Option<i32>) {
     }
 }
 
+/// The strategy's counts and delays: Argo's validation takes any number (the generated
+/// differential shows it), so a negative one is only a warning here.
+fn non_negative_beyond_argo(f: &mut Findings, path: &FieldPath, value: Option<i32>) {
+    if value.is_some_and(|v| v < 0) {
+        f.beyond_argo(
+            path.clone(),
+            m::NON_NEGATIVE,
+            "use 0 or a positive number: no count of pods or delay is below 0",
+        );
+    }
+}
+
 /// The parts of Kubernetes' pod template validation that matter most for a rollout: a
 /// container, names and images, `restartPolicy: Always`, labels matching the selector.
 fn pod_template(
@@ -295,7 +307,7 @@ fn validate_blue_green(
             "abortScaleDownDelaySeconds",
         ),
     ] {
-        non_negative(f, &path.key(name), value);
+        non_negative_beyond_argo(f, &path.key(name), value);
     }
     int_or_percent(
         f,
@@ -473,7 +485,7 @@ fn validate_canary(f: &mut Findings, rollout: &Rollout, canary: &CanaryStrategy,
         ),
         (canary.min_pods_per_replica_set, "minPodsPerReplicaSet"),
     ] {
-        non_negative(f, &path.key(name), value);
+        non_negative_beyond_argo(f, &path.key(name), value);
     }
     if let Some(threshold) = &canary.replica_progress_threshold
         && !["Percent", "Pods"].contains(&threshold.type_.as_str())
@@ -529,18 +541,21 @@ fn canary_step(
     managed_routes_reported: &mut bool,
 ) {
     let routing = canary.traffic_routing.as_ref();
-    match step.kinds_set() {
-        0 => f.spec(
+    // Argo's two rules: a step sets something, and at most one of setWeight, pause,
+    // experiment and analysis (`hasMultipleStepsType`); setCanaryScale, setHeaderRoute and
+    // setMirrorRoute may ride along with them, and the engine carries out each part.
+    if step.kinds_set() == 0 {
+        f.spec(
             at.clone(),
             m::INVALID_STEP,
-            "give the step exactly one of setWeight, pause, analysis, experiment, setCanaryScale, setHeaderRoute, setMirrorRoute",
-        ),
-        1 => {}
-        _ => f.spec(
+            "give the step one of setWeight, pause, analysis, experiment, setCanaryScale, setHeaderRoute, setMirrorRoute",
+        );
+    } else if step.exclusive_kinds_set() > 1 {
+        f.spec(
             at.clone(),
             m::INVALID_STEP,
-            "split the step: each step does exactly one thing",
-        ),
+            "split the step: setWeight, pause, analysis and experiment each need a step of their own",
+        );
     }
     if let Some(weight) = step.set_weight
         && !(0..=max_weight).contains(&weight)

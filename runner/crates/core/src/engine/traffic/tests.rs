@@ -518,3 +518,33 @@ fn header_route_steps_set_their_route_after_managed_routes_are_cleared() {
     first.status(|s| s.canary.weights = Some(weights(10, 90, &s.current_pod_hash)));
     assert!(!traffic_actions(&first.plan()).contains(&"set header route beta".to_string()));
 }
+
+#[test]
+fn a_step_with_set_canary_scale_and_set_header_route_does_both() {
+    // Argo allows setCanaryScale and setHeaderRoute in one step (only setWeight, pause,
+    // experiment and analysis exclude each other); each part takes effect.
+    let steps = "[{setWeight: 10}, {setCanaryScale: {replicas: 2}, setHeaderRoute: {name: beta, match: [{headerName: X-Beta, headerValue: {exact: '1'}}]}}, {pause: {}}]";
+    let mut world = World::new(rollout(4, NGINX, steps), 1, (4, 4), (1, 1));
+    world.status(|s| s.canary.weights = Some(weights(10, 90, &s.current_pod_hash)));
+    let plan = world.plan();
+    assert!(traffic_actions(&plan).contains(&"set header route beta".to_string()));
+    let canary_scaled: Vec<(i32, i32)> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ScaleReplicaSet { name, from, to, .. } if !name.ends_with(STABLE) => {
+                Some((*from, *to))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(canary_scaled, [(1, 2)]);
+    // Not complete until the canary has its two pods (setCanaryScale decides, as in Argo's
+    // completedCurrentCanaryStep); then it moves on.
+    assert_eq!(plan.status.unwrap().current_step_index, Some(1));
+    let mut scaled = World::new(rollout(4, NGINX, steps), 1, (4, 4), (2, 2));
+    scaled.status(|s| s.canary.weights = Some(weights(10, 90, &s.current_pod_hash)));
+    let plan = scaled.plan();
+    assert!(traffic_actions(&plan).contains(&"set header route beta".to_string()));
+    assert_eq!(plan.status.unwrap().current_step_index, Some(2));
+}
