@@ -40,3 +40,4 @@ mod records_e2e;
 mod render;
 mod support;
 mod traffic_e2e;
+mod workload_ref;
