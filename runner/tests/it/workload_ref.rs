@@ -91,7 +91,10 @@ fn simulate(scale_down: &str) -> serde_json::Value {
 fn simulate_migrates_a_deployment_as_each_scale_down_mode_says() {
     for mode in ["never", "onsuccess", "progressively"] {
         let report = simulate(mode);
-        assert_eq!(report["outcome"]["outcome"], "promoted", "{mode}: {report:#}");
+        assert_eq!(
+            report["outcome"]["outcome"], "promoted",
+            "{mode}: {report:#}"
+        );
         let workload = &report["workload"];
         assert_eq!(workload["kind"], "Deployment", "{mode}: {report:#}");
         assert_eq!(
@@ -208,4 +211,50 @@ async fn e2e_workload_ref_onsuccess_scales_the_deployment_down_once_healthy() {
 #[tokio::test]
 async fn e2e_workload_ref_progressively_hands_pods_over_without_downtime() {
     migrate("progressively").await;
+}
+
+/// Argo refuses a `workloadRef` Rollout whose template has labels or annotations, and accepts
+/// one whose template has anything else (the workload's template replaces it); lint agrees.
+#[test]
+fn a_template_beside_workload_ref_is_refused_exactly_when_argo_refuses_it() {
+    let Some(mut oracle) = crate::support::oracle::Oracle::start() else {
+        return;
+    };
+    let templates = [
+        serde_json::json!({"metadata": {"labels": {"app": "web"}}}),
+        serde_json::json!({"metadata": {"annotations": {"team": "shop"}}}),
+        serde_json::json!({"spec": {"containers": [{"name": "web", "image": "web:2"}]}}),
+        serde_json::json!({}),
+    ];
+    for template in templates {
+        let rollout = serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "web"},
+            "spec": {
+                "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "template": template,
+                "strategy": {"canary": {}}
+            }
+        });
+        let argo = oracle.ask(&serde_json::json!({"op": "validateRollout", "rollout": rollout}));
+        let argo_refuses = argo["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .any(|e| e["field"] == "spec.template");
+        let manifests = Manifests::new(&[("rollout.yaml", &rollout.to_string())]);
+        let output = Command::new(env!("CARGO_BIN_EXE_rollout-runner"))
+            .arg("lint")
+            .arg(manifests.path().join("rollout.yaml"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let we_refuse = stdout.contains("error: template must be empty");
+        assert_eq!(
+            we_refuse, argo_refuses,
+            "template {template}: Argo {argo}; lint:\n{stdout}"
+        );
+    }
 }

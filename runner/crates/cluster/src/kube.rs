@@ -793,11 +793,21 @@ impl KubeCluster {
         name: &str,
     ) -> Result<Option<WorkloadState>, ClusterError> {
         let object = match kind {
-            "Deployment" => self.read_json::<Deployment>(namespace, "Deployment", name).await?,
-            "ReplicaSet" => self.read_json::<ReplicaSet>(namespace, "ReplicaSet", name).await?,
-            "PodTemplate" => {
-                self.read_json::<k8s_openapi::api::core::v1::PodTemplate>(namespace, "PodTemplate", name)
+            "Deployment" => {
+                self.read_json::<Deployment>(namespace, "Deployment", name)
                     .await?
+            }
+            "ReplicaSet" => {
+                self.read_json::<ReplicaSet>(namespace, "ReplicaSet", name)
+                    .await?
+            }
+            "PodTemplate" => {
+                self.read_json::<k8s_openapi::api::core::v1::PodTemplate>(
+                    namespace,
+                    "PodTemplate",
+                    name,
+                )
+                .await?
             }
             _ => None,
         };
@@ -876,7 +886,10 @@ impl Cluster for KubeCluster {
                 (None, Vec::new())
             };
         let workload = match &rollout.spec.workload_ref {
-            Some(reference) => self.workload(namespace, &reference.kind, &reference.name).await?,
+            Some(reference) => {
+                self.workload(namespace, &reference.kind, &reference.name)
+                    .await?
+            }
             None => None,
         };
         Ok(Observed {

@@ -345,11 +345,10 @@ impl MemoryCluster {
         kind: &str,
         name: &str,
     ) -> Option<WorkloadState> {
-        let object = state.workloads.get(&(
-            kind.to_string(),
-            namespace.to_string(),
-            name.to_string(),
-        ))?;
+        let object =
+            state
+                .workloads
+                .get(&(kind.to_string(), namespace.to_string(), name.to_string()))?;
         let mut workload = WorkloadState::from_object(kind, object);
         let owner: OwnerKey = ("Deployment", namespace.to_string(), name.to_string());
         if let Some(pods) = state.replica_sets.iter().find(|rs| rs.owner == owner) {
@@ -915,7 +914,10 @@ impl Cluster for MemoryCluster {
                         name: name.clone(),
                     })?;
                 object["spec"]["replicas"] = (*to).into();
-                if let Some(index) = state.replica_sets.iter().position(|rs| rs.owner == deployment)
+                if let Some(index) = state
+                    .replica_sets
+                    .iter()
+                    .position(|rs| rs.owner == deployment)
                 {
                     let mut pods = state.replica_sets[index].clone();
                     self.scale(&mut pods, *to, now);

@@ -486,7 +486,8 @@ pub fn plan_set(set: &ManifestSet, rollout: Option<&str>) -> Result<Vec<ReleaseP
                     name: reference.name.clone(),
                 });
             };
-            let mut plan = plan_rollout(&crate::engine::workload::resolve(r, &workload), &templates)?;
+            let mut plan =
+                plan_rollout(&crate::engine::workload::resolve(r, &workload), &templates)?;
             plan.workload = Some(WorkloadPlan {
                 kind: reference.kind.clone(),
                 name: reference.name.clone(),
