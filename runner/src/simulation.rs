@@ -161,6 +161,14 @@ pub enum SimulationError {
     RolloutNotFound(String),
     #[error("invalid scenario: {0}")]
     Scenario(String),
+    #[error(
+        "rollout `{rollout}` takes its pod template from {kind} `{name}` (`spec.workloadRef`), which is not among the inputs\n\nhint: pass the {kind}'s manifest along with the Rollout"
+    )]
+    WorkloadNotFound {
+        rollout: String,
+        kind: String,
+        name: String,
+    },
     #[error("could not reach the starting state (a fully available stable version): {0}")]
     Setup(String),
     #[error(transparent)]
@@ -248,7 +256,44 @@ impl Simulation {
                 );
             }
         }
-        let created_services = add_missing_services(&cluster, &rollout, &namespace);
+        let workload = match &rollout.spec.workload_ref {
+            Some(reference) => {
+                let found = set
+                    .rollout(rollout.metadata.namespace.as_deref(), rollout.name())
+                    .and_then(|(document, r)| set.workload(document, r));
+                let Some(workload) = found else {
+                    return Err(SimulationError::WorkloadNotFound {
+                        rollout: rollout.name().to_string(),
+                        kind: reference.kind.clone(),
+                        name: reference.name.clone(),
+                    });
+                };
+                if scenario.previous_image.is_some() {
+                    return Err(SimulationError::Scenario(
+                        "previousImage does not apply to a Rollout with a workloadRef: the simulation starts from the running workload".into(),
+                    ));
+                }
+                Some(workload)
+            }
+            None => None,
+        };
+        for document in set.documents() {
+            if matches!(
+                (document.api_version.as_str(), document.kind.as_str()),
+                ("apps/v1", "Deployment" | "ReplicaSet") | ("v1", "PodTemplate")
+            ) {
+                cluster.add_workload(
+                    document.namespace.as_deref().unwrap_or(&namespace),
+                    &document.kind,
+                    &document.raw,
+                );
+            }
+        }
+        let resolved = match &workload {
+            Some(workload) => crate::engine::workload::resolve(&rollout, workload),
+            None => rollout.clone(),
+        };
+        let created_services = add_missing_services(&cluster, &resolved, &namespace);
         for (_, template) in set.analysis_templates() {
             let mut template = template.clone();
             template.metadata.namespace.get_or_insert(namespace.clone());
@@ -262,23 +307,26 @@ impl Simulation {
         }
 
         // The starting state: the previous version, rolled out by the engine (an initial
-        // deploy skips steps and analysis, as in Argo).
-        let previous = previous_version(&rollout, scenario.previous_image.as_deref());
-        cluster.apply_rollout(&previous);
-        let warm_up = Scripted::new(start, BTreeMap::new());
-        let mut silent = Silent;
-        let outcome = Driver::new(&cluster, &warm_up, &mut silent)
-            .run(
-                &namespace,
-                rollout.name(),
-                &RunOptions {
-                    timeout: Some(SignedDuration::from_hours(24)),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        if !matches!(outcome, Outcome::Promoted { .. }) {
-            return Err(SimulationError::Setup(outcome.describe()));
+        // deploy skips steps and analysis, as in Argo). A Rollout with a workloadRef starts
+        // from the running workload instead: the release is its migration to the Rollout.
+        if workload.is_none() {
+            let previous = previous_version(&rollout, scenario.previous_image.as_deref());
+            cluster.apply_rollout(&previous);
+            let warm_up = Scripted::new(start, BTreeMap::new());
+            let mut silent = Silent;
+            let outcome = Driver::new(&cluster, &warm_up, &mut silent)
+                .run(
+                    &namespace,
+                    rollout.name(),
+                    &RunOptions {
+                        timeout: Some(SignedDuration::from_hours(24)),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            if !matches!(outcome, Outcome::Promoted { .. }) {
+                return Err(SimulationError::Setup(outcome.describe()));
+            }
         }
 
         let released_at = cluster_now(&cluster);
@@ -297,6 +345,16 @@ impl Simulation {
             success_on_pause: scenario.success_on_pause,
             created_services,
         })
+    }
+
+    /// The workload a `workloadRef` names, as it is now (after the run: as `scaleDown` left it).
+    pub fn workload(&self) -> Option<crate::observed::WorkloadState> {
+        let reference = self.rollout.spec.workload_ref.as_ref()?;
+        self.cluster.workload(
+            self.rollout.namespace_or_default(),
+            &reference.kind,
+            &reference.name,
+        )
     }
 
     /// Drive the release to its end.

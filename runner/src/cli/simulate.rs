@@ -275,6 +275,15 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
                     simulation.cluster.api_writes(),
                     outcome.exit_status().code()
                 );
+                if let Some(workload) = simulation.workload() {
+                    let _ = writeln!(
+                        out,
+                        "{} {}: {} replicas at the end",
+                        workload.kind,
+                        workload.name,
+                        workload.replicas.unwrap_or(0)
+                    );
+                }
                 if let Some(record) = &replay {
                     let comparison = crate::replay::compare(record, &recorder.record);
                     let _ = writeln!(out, "replay: {}", comparison.text);
@@ -296,6 +305,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
                     "exitCode": outcome.exit_status().code(),
                     "simulatedSeconds": elapsed.as_secs_f64(),
                     "apiWrites": simulation.cluster.api_writes(),
+                    "workload": simulation.workload(),
                     "reports": reports,
                     "timeline": timeline.entries,
                     "replay": replay.as_ref().map(|record| crate::replay::compare(record, &recorder.record)),

@@ -103,7 +103,7 @@ fn argo_examples_lint_without_errors() {
     let mut failures = Vec::new();
     for file in manifest_files(&dir) {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        // Features rollout-runner does not act on (workloadRef) are errors by default; they
+        // Features rollout-runner does not act on (step plugins, ...) are errors by default; they
         // have their own cases in tests/invalid.
         let mut args = vec!["--allow-unsupported".to_string(), name.clone()];
         if !shared.contains(&name.as_str()) {

@@ -46,3 +46,4 @@ mod records_e2e;
 mod render;
 mod support;
 mod traffic_e2e;
+mod workload_ref;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::{Deserialize, Serialize};
 
 use crate::crd::{
@@ -124,6 +125,79 @@ pub struct Observed {
     pub traffic_weight_verified: Option<bool>,
     /// The `managedRoutes` (header and mirror routes) the traffic routers currently hold.
     pub traffic_managed_routes: Vec<String>,
+    /// The workload `spec.workloadRef` names (`None`: no reference, or the workload does not
+    /// exist; the engine tells the two apart by the Rollout).
+    pub workload: Option<WorkloadState>,
+}
+
+/// The workload a Rollout's `workloadRef` names: where its pod template comes from, and (for a
+/// Deployment) the replicas that `scaleDown` changes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadState {
+    /// `Deployment`, `ReplicaSet` or `PodTemplate`.
+    pub kind: String,
+    pub name: String,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// The pod template (`spec.template`, or `template` of a PodTemplate).
+    pub template: Option<PodTemplateSpec>,
+    /// `spec.selector` (a PodTemplate has none).
+    pub selector: Option<LabelSelector>,
+    /// `spec.replicas` (`None` for a PodTemplate; a Deployment without it has 1).
+    pub replicas: Option<i32>,
+    /// `status.availableReplicas`.
+    pub available_replicas: i32,
+}
+
+impl WorkloadState {
+    /// Where the pod template sits in an object of `kind` (Argo's `infoByGroupKind`).
+    fn template_path(kind: &str) -> &'static [&'static str] {
+        if kind == "PodTemplate" {
+            &["template"]
+        } else {
+            &["spec", "template"]
+        }
+    }
+
+    /// Read a workload from its JSON object (a manifest, or an object from the API server).
+    pub fn from_object(kind: &str, object: &serde_json::Value) -> Self {
+        let at = |path: &[&str]| {
+            path.iter()
+                .try_fold(object, |value, key| value.get(key))
+                .filter(|value| !value.is_null())
+        };
+        fn parse<T: serde::de::DeserializeOwned>(value: Option<&serde_json::Value>) -> Option<T> {
+            value.and_then(|v| serde_json::from_value(v.clone()).ok())
+        }
+        let pod_owner = kind != "PodTemplate";
+        Self {
+            kind: kind.to_string(),
+            name: at(&["metadata", "name"])
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            generation: at(&["metadata", "generation"])
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0),
+            template: parse(at(Self::template_path(kind))),
+            selector: if pod_owner {
+                parse(at(&["spec", "selector"]))
+            } else {
+                None
+            },
+            replicas: pod_owner.then(|| {
+                at(&["spec", "replicas"])
+                    .and_then(serde_json::Value::as_i64)
+                    .and_then(|r| i32::try_from(r).ok())
+                    .unwrap_or(1)
+            }),
+            available_replicas: at(&["status", "availableReplicas"])
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|r| i32::try_from(r).ok())
+                .unwrap_or(0),
+        }
+    }
 }
 
 impl Observed {

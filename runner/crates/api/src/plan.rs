@@ -114,6 +114,13 @@ pub enum Action {
     DeleteService {
         name: String,
     },
+    /// Set `spec.replicas` of the Deployment `workloadRef` names (its `scaleDown`).
+    #[serde(rename_all = "camelCase")]
+    ScaleDeployment {
+        name: String,
+        from: i32,
+        to: i32,
+    },
 }
 
 /// A port of a Service created by the runner: the container port, exposed as itself.
@@ -173,6 +180,10 @@ impl Action {
             Action::DeleteExperiment { name } => format!("delete Experiment {name}"),
             Action::CreateService { name, .. } => format!("create Service {name}"),
             Action::DeleteService { name } => format!("delete Service {name}"),
+            Action::ScaleDeployment { name, from, to } => {
+                let direction = if to > from { "up" } else { "down" };
+                format!("scale {direction} Deployment {name} from {from} to {to}")
+            }
         }
     }
 }

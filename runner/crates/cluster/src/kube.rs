@@ -17,7 +17,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{
     ObjectReference, Secret, Service, ServicePort as KubeServicePort, ServiceSpec,
 };
@@ -37,7 +37,9 @@ use rollout_runner_api::crd::{
     POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout, RolloutStatus,
     SCALE_DOWN_DEADLINE_ANNOTATION,
 };
-use rollout_runner_api::observed::{ExperimentObserved, Observed, ReplicaSetState, ServiceState};
+use rollout_runner_api::observed::{
+    ExperimentObserved, Observed, ReplicaSetState, ServiceState, WorkloadState,
+};
 use rollout_runner_api::plan::{Action, Event, EventType, NewReplicaSet, ServicePort};
 pub use rollout_runner_core::operate::merge_diff;
 use rollout_runner_traffic::{Traffic, TrafficError};
@@ -491,6 +493,17 @@ impl KubeCluster {
                 self.create(namespace, "ReplicaSet", &new_replica_set(new, owner))
                     .await
             }
+            Action::ScaleDeployment { name, to, .. } => {
+                self.api::<Deployment>(namespace)
+                    .patch(
+                        name,
+                        &patch_params(),
+                        &Patch::Merge(json!({"spec": {"replicas": to}})),
+                    )
+                    .await
+                    .map_err(about("Deployment", name))?;
+                Ok(())
+            }
             Action::UpdateReplicaSetMetadata {
                 name,
                 annotations,
@@ -770,6 +783,62 @@ fn truncate(text: &str, limit: usize) -> String {
     format!("{}...", &text[..end])
 }
 
+impl KubeCluster {
+    /// The workload a `workloadRef` names, read from the API server on every observation (as
+    /// Argo's informer would have it); `None` when it does not exist or its kind is unknown.
+    async fn workload(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<WorkloadState>, ClusterError> {
+        let object = match kind {
+            "Deployment" => {
+                self.read_json::<Deployment>(namespace, "Deployment", name)
+                    .await?
+            }
+            "ReplicaSet" => {
+                self.read_json::<ReplicaSet>(namespace, "ReplicaSet", name)
+                    .await?
+            }
+            "PodTemplate" => {
+                self.read_json::<k8s_openapi::api::core::v1::PodTemplate>(
+                    namespace,
+                    "PodTemplate",
+                    name,
+                )
+                .await?
+            }
+            _ => None,
+        };
+        Ok(object.map(|object| WorkloadState::from_object(kind, &object)))
+    }
+
+    async fn read_json<K>(
+        &self,
+        namespace: &str,
+        kind: &'static str,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Serialize
+            + Debug,
+        K::DynamicType: Default,
+    {
+        let object = self
+            .api::<K>(namespace)
+            .get_opt(name)
+            .await
+            .map_err(about(kind, name))?;
+        object
+            .map(|o| serde_json::to_value(o).map_err(|e| ClusterError::Api(e.to_string())))
+            .transpose()
+    }
+}
+
 impl Cluster for KubeCluster {
     fn now(&self) -> Timestamp {
         Timestamp::now()
@@ -816,7 +885,15 @@ impl Cluster for KubeCluster {
             } else {
                 (None, Vec::new())
             };
+        let workload = match &rollout.spec.workload_ref {
+            Some(reference) => {
+                self.workload(namespace, &reference.kind, &reference.name)
+                    .await?
+            }
+            None => None,
+        };
         Ok(Observed {
+            workload,
             replica_sets,
             services,
             analysis_runs,

@@ -21,7 +21,9 @@ use rollout_runner_api::crd::{
     POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout, RolloutStatus,
     SCALE_DOWN_DEADLINE_ANNOTATION, duration::parse_go_duration,
 };
-use rollout_runner_api::observed::{ExperimentObserved, Observed, ReplicaSetState, ServiceState};
+use rollout_runner_api::observed::{
+    ExperimentObserved, Observed, ReplicaSetState, ServiceState, WorkloadState,
+};
 use rollout_runner_api::plan::{Action, Event, TrafficWeights};
 use rollout_runner_core::operate::{self, Operation};
 
@@ -120,6 +122,9 @@ struct State {
     cluster_templates: BTreeMap<String, ClusterAnalysisTemplate>,
     secrets: BTreeMap<(String, String), BTreeMap<String, String>>,
     traffic: BTreeMap<(String, String), TrafficState>,
+    /// Workloads a `workloadRef` may name, by kind, namespace and name, as JSON objects. A
+    /// Deployment's pods live in a ReplicaSet entry it owns.
+    workloads: BTreeMap<(String, String, String), serde_json::Value>,
     events: Vec<(Timestamp, String, Event)>,
     interventions: Vec<(Timestamp, String, String, Operation)>,
     uid: u64,
@@ -288,6 +293,70 @@ impl MemoryCluster {
         state
             .services
             .insert(key(namespace, &service.name), service);
+    }
+
+    /// Add a workload (Deployment, ReplicaSet or PodTemplate) from its JSON object. A
+    /// Deployment starts with all its pods available, as one that has been running for a while.
+    pub fn add_workload(&self, namespace: &str, kind: &str, object: &serde_json::Value) {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let now = Self::current_time(state);
+        let workload = WorkloadState::from_object(kind, object);
+        if kind == "Deployment" {
+            let owner: OwnerKey = ("Deployment", namespace.to_string(), workload.name.clone());
+            state.replica_sets.retain(|rs| rs.owner != owner);
+            let long_ago = now
+                .checked_sub(SignedDuration::from_hours(24))
+                .unwrap_or(now);
+            let replicas = workload.replicas.unwrap_or(1);
+            let pods = (0..replicas)
+                .map(|_| Pod {
+                    ready_at: Some(long_ago),
+                    unready_at: None,
+                })
+                .collect();
+            state.replica_sets.push(ReplicaSet {
+                owner,
+                name: workload.name.clone(),
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+                created_at: long_ago,
+                spec_replicas: replicas,
+                min_ready_seconds: 0,
+                template: workload.template.clone().unwrap_or_default(),
+                pods,
+            });
+        }
+        state.workloads.insert(
+            (kind.to_string(), namespace.to_string(), workload.name),
+            object.clone(),
+        );
+    }
+
+    /// A workload as a `workloadRef` would see it now (a Deployment's replicas and available
+    /// pods as its pods are).
+    pub fn workload(&self, namespace: &str, kind: &str, name: &str) -> Option<WorkloadState> {
+        Self::workload_locked(&self.state(), namespace, kind, name)
+    }
+
+    fn workload_locked(
+        state: &State,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> Option<WorkloadState> {
+        let object =
+            state
+                .workloads
+                .get(&(kind.to_string(), namespace.to_string(), name.to_string()))?;
+        let mut workload = WorkloadState::from_object(kind, object);
+        let owner: OwnerKey = ("Deployment", namespace.to_string(), name.to_string());
+        if let Some(pods) = state.replica_sets.iter().find(|rs| rs.owner == owner) {
+            let now = Self::current_time(state);
+            workload.replicas = Some(pods.spec_replicas);
+            workload.available_replicas = Self::observe_replica_set(pods, now).available_replicas;
+        }
+        Some(workload)
     }
 
     pub fn add_analysis_template(&self, template: AnalysisTemplate) {
@@ -530,6 +599,9 @@ impl MemoryCluster {
                 .collect(),
             cluster_analysis_templates: state.cluster_templates.clone(),
             traffic_weight_verified: None,
+            workload: rollout.spec.workload_ref.as_ref().and_then(|reference| {
+                Self::workload_locked(&state, &namespace, &reference.kind, &reference.name)
+            }),
             traffic_managed_routes: state
                 .traffic
                 .get(&key(&namespace, rollout.name()))
@@ -831,6 +903,26 @@ impl Cluster for MemoryCluster {
             }
             Action::DeleteService { name } => {
                 state.services.remove(&key(&namespace, name));
+            }
+            Action::ScaleDeployment { name, to, .. } => {
+                let deployment: OwnerKey = ("Deployment", namespace.clone(), name.clone());
+                let object = state
+                    .workloads
+                    .get_mut(&("Deployment".to_string(), namespace.clone(), name.clone()))
+                    .ok_or_else(|| ClusterError::NotFound {
+                        kind: "Deployment",
+                        name: name.clone(),
+                    })?;
+                object["spec"]["replicas"] = (*to).into();
+                if let Some(index) = state
+                    .replica_sets
+                    .iter()
+                    .position(|rs| rs.owner == deployment)
+                {
+                    let mut pods = state.replica_sets[index].clone();
+                    self.scale(&mut pods, *to, now);
+                    state.replica_sets[index] = pods;
+                }
             }
         }
         Ok(())

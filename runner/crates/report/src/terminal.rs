@@ -5,6 +5,7 @@ use std::io::Write;
 use jiff::Timestamp;
 
 use rollout_runner_api::crd::AnalysisPhase;
+use rollout_runner_api::plan::Action;
 use rollout_runner_core::engine::step_string;
 
 use super::{Change, Reporter, Update, changes};
@@ -84,7 +85,14 @@ impl<W: Write + Send> Reporter for Terminal<W> {
                     }
                 }
             }
-            Update::Actions { .. } => {}
+            Update::Actions { at, actions, .. } => {
+                // No event tells of a `workloadRef` Deployment being scaled (Argo only logs it).
+                for action in actions {
+                    if matches!(action, Action::ScaleDeployment { .. }) {
+                        self.line(at, &action.describe());
+                    }
+                }
+            }
             Update::Status {
                 at,
                 rollout,

@@ -25,6 +25,7 @@ pub mod replicas;
 mod replicaset;
 mod sync;
 mod traffic;
+pub mod workload;
 
 use jiff::Timestamp;
 
@@ -56,6 +57,24 @@ const ERROR_RETRY_SECONDS: f64 = 10.0;
 
 /// Decide the next step for one Rollout.
 pub fn reconcile(input: &Input<'_>) -> Plan {
+    // Like Argo's `Resolve`: the workload's template stands in for the Rollout's own, and a
+    // workload that does not exist makes the spec invalid before anything else is checked.
+    let resolved;
+    let missing;
+    let mut input = *input;
+    if input.rollout.spec.workload_ref.is_some() {
+        match &input.observed.workload {
+            Some(workload) => {
+                resolved = workload::resolve(input.rollout, workload);
+                input.rollout = &resolved;
+            }
+            None => {
+                missing = workload::missing_workload(input.rollout);
+                input.invalid_spec = missing.as_deref();
+            }
+        }
+    }
+    let input = &input;
     let mut ctx = Ctx::new(input);
     if let Some(message) = input.invalid_spec {
         ctx.invalid_spec(message);

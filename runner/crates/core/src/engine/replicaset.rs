@@ -85,7 +85,9 @@ impl Ctx<'_> {
                 return false;
             }
         }
-        self.scale_replica_set(&new, count)
+        let scaled = self.scale_replica_set(&new, count);
+        self.scale_deployment_progressively(new.revision(), new.spec_replicas, count);
+        scaled
     }
 
     /// `reconcileOtherReplicaSets`: scale down ReplicaSets that are neither new nor stable.

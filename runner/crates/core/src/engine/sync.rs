@@ -147,6 +147,7 @@ impl Ctx<'_> {
                 };
             }
         }
+        self.scale_deployment_on_success();
     }
 
     /// `calculateRolloutConditions`.

@@ -341,6 +341,31 @@ impl ManifestSet {
         self.of_kind(kind).next().is_some()
     }
 
+    /// The workload a Rollout's `workloadRef` names, when it is among the inputs (a Rollout
+    /// without one, or with an unknown kind, has none).
+    pub fn workload(
+        &self,
+        rollout_document: &Document,
+        rollout: &Rollout,
+    ) -> Option<rollout_runner_api::observed::WorkloadState> {
+        let reference = rollout.spec.workload_ref.as_ref()?;
+        let kind = match reference.kind.as_str() {
+            "Deployment" => &kinds::DEPLOYMENT,
+            "ReplicaSet" => &kinds::REPLICA_SET,
+            "PodTemplate" => &kinds::POD_TEMPLATE,
+            _ => return None,
+        };
+        let namespace = rollout_document
+            .namespace
+            .as_deref()
+            .or(rollout.metadata.namespace.as_deref());
+        let document = self.find(kind, namespace, &reference.name)?;
+        Some(rollout_runner_api::observed::WorkloadState::from_object(
+            &reference.kind,
+            &document.raw,
+        ))
+    }
+
     /// The object of a kind with this name, in a namespace compatible with `namespace`.
     pub fn find(&self, kind: &KindRef, namespace: Option<&str>, name: &str) -> Option<&Document> {
         self.of_kind(kind)

@@ -57,6 +57,14 @@ pub enum PlanError {
         "rollout `{0}` has neither a canary nor a blue-green strategy\n\nhint: set `spec.strategy.canary` or `spec.strategy.blueGreen`"
     )]
     NoStrategy(String),
+    #[error(
+        "rollout `{rollout}` takes its pod template from {kind} `{name}` (`spec.workloadRef`), which is not among the inputs\n\nhint: pass the {kind}'s manifest along with the Rollout"
+    )]
+    WorkloadNotFound {
+        rollout: String,
+        kind: String,
+        name: String,
+    },
 }
 
 /// A span of time: at least `min_seconds`, at most `max_seconds` (`None`: no upper bound, the
@@ -160,12 +168,25 @@ pub struct ReleasePlan {
     pub background_analysis: Option<AnalysisPlan>,
     /// From the release to the old version scaled down.
     pub duration: Span,
+    /// Where the pod template comes from when the Rollout has a `workloadRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadPlan>,
     /// What the plan could not work out (a template that is not among the inputs, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// `sha256:` and the hex digest of the canonical JSON of this plan without `hash` and
     /// `images` (see [`ReleasePlan::compute_hash`]).
     pub hash: String,
+}
+
+/// The workload a Rollout takes its pod template from, and what happens to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadPlan {
+    pub kind: String,
+    pub name: String,
+    /// `never`, `onsuccess` or `progressively` (`never` when not set).
+    pub scale_down: String,
 }
 
 /// One canary step, blue-green phase, or the promotion.
@@ -416,6 +437,7 @@ pub fn plan_rollout(rollout: &Rollout, templates: &Templates) -> Result<ReleaseP
         promotion: canary::empty_step(0, "promote"),
         background_analysis: None,
         duration: Span::ZERO,
+        workload: None,
         warnings: Vec::new(),
         hash: String::new(),
     };
@@ -453,7 +475,30 @@ pub fn plan_set(set: &ManifestSet, rollout: Option<&str>) -> Result<Vec<ReleaseP
                 .namespace
                 .as_deref()
                 .or(r.metadata.namespace.as_deref());
-            plan_rollout(r, &Templates::from_set(set, namespace))
+            let templates = Templates::from_set(set, namespace);
+            let Some(reference) = &r.spec.workload_ref else {
+                return plan_rollout(r, &templates);
+            };
+            let Some(workload) = set.workload(document, r) else {
+                return Err(PlanError::WorkloadNotFound {
+                    rollout: r.name().to_string(),
+                    kind: reference.kind.clone(),
+                    name: reference.name.clone(),
+                });
+            };
+            let mut plan =
+                plan_rollout(&crate::engine::workload::resolve(r, &workload), &templates)?;
+            plan.workload = Some(WorkloadPlan {
+                kind: reference.kind.clone(),
+                name: reference.name.clone(),
+                scale_down: if reference.scale_down.is_empty() {
+                    crate::engine::workload::SCALE_DOWN_NEVER.to_string()
+                } else {
+                    reference.scale_down.clone()
+                },
+            });
+            plan.hash = plan.compute_hash();
+            Ok(plan)
         })
         .collect()
 }

@@ -187,11 +187,35 @@ fn takes(step: &PlanStep) -> String {
 }
 
 /// The plan as a terminal table, with analysis queries, traffic objects and the hash.
+/// Where the pods come from with a `workloadRef`, and what `scaleDown` does to the workload.
+fn workload_line(plan: &ReleasePlan) -> Option<String> {
+    let workload = plan.workload.as_ref()?;
+    let effect = match workload.scale_down.as_str() {
+        "onsuccess" => "it is scaled to 0 once the Rollout is Healthy",
+        "progressively" => {
+            "it is scaled down as the Rollout's pods become ready, and to 0 once the Rollout is Healthy"
+        }
+        _ => "it keeps its replicas",
+    };
+    let migration = if workload.scale_down == "never" {
+        ""
+    } else {
+        " (first revision only)"
+    };
+    Some(format!(
+        "Pod template: from {} `{}` (workloadRef, scaleDown: {}): {effect}{migration}",
+        workload.kind, workload.name, workload.scale_down
+    ))
+}
+
 pub fn table(plan: &ReleasePlan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Rollout {}: {}", plan.rollout(), headline(plan));
     if !plan.images.is_empty() {
         let _ = writeln!(out, "Images: {}", plan.images.join(", "));
+    }
+    if let Some(line) = workload_line(plan) {
+        let _ = writeln!(out, "{line}");
     }
     let (canary, stable) = column_names(plan);
     let mut table = Table::new();
@@ -383,6 +407,9 @@ fn markdown_plan(out: &mut String, plan: &ReleasePlan) {
     if !plan.images.is_empty() {
         let images: Vec<String> = plan.images.iter().map(|i| code(i)).collect();
         let _ = writeln!(out, "Images: {}\n", images.join(", "));
+    }
+    if let Some(line) = workload_line(plan) {
+        let _ = writeln!(out, "{line}\n");
     }
     let (canary, stable) = column_names(plan);
     let _ = writeln!(

@@ -48,16 +48,29 @@ pub fn validate_rollout(rollout: &Rollout) -> Vec<Finding> {
             spec.template.as_ref(),
             spec.selector.as_ref(),
         );
-    } else if spec
-        .template
-        .as_ref()
-        .is_some_and(|t| t != &PodTemplateSpec::default())
-    {
-        f.spec(
-            path.key("template"),
-            m::TEMPLATE_WITH_WORKLOAD_REF,
-            "remove `template`: the pods come from the workload `workloadRef` names",
-        );
+    } else if let Some(template) = &spec.template {
+        // Argo's `EmptyTemplate` looks only at the template's labels and annotations; anything
+        // else in it is replaced by the workload's template on every reconcile.
+        let metadata = template.metadata.as_ref();
+        let labelled = metadata.is_some_and(|m| {
+            m.labels.as_ref().is_some_and(|l| !l.is_empty())
+                || m.annotations.as_ref().is_some_and(|a| !a.is_empty())
+        });
+        if labelled {
+            f.spec(
+                path.key("template"),
+                m::TEMPLATE_WITH_WORKLOAD_REF,
+                "remove `template`: the pods come from the workload `workloadRef` names",
+            );
+        } else if template != &PodTemplateSpec::default() {
+            f.push(
+                Severity::Warning,
+                Rule::Spec,
+                path.key("template"),
+                "`template` is ignored: the pods come from the workload `workloadRef` names",
+                Some("remove `template`, or change the workload's pod template instead"),
+            );
+        }
     }
     if let Some(workload) = &spec.workload_ref {
         let group = workload.api_version.split_once('/').map_or("", |(g, _)| g);

@@ -60,13 +60,6 @@ use Step::{Items, Key, KeysExcept, KeysStartingWith};
 pub const UNSUPPORTED: &[Row] = &[
     Row {
         kinds: ROLLOUT,
-        path: &[Key("spec"), Key("workloadRef")],
-        unless: None,
-        message: "`workloadRef` is not supported by rollout-runner yet",
-        hint: "copy the Deployment's pod template into `spec.template` (with a `selector`)",
-    },
-    Row {
-        kinds: ROLLOUT,
         path: &[
             Key("spec"),
             Key("strategy"),
@@ -394,8 +387,10 @@ mod tests {
 
     #[test]
     fn null_fields_and_other_kinds_are_not_findings() {
-        let raw =
-            json!({"spec": {"workloadRef": null, "metrics": [{"provider": {"wavefront": {}}}]}});
+        let raw = json!({"spec": {
+            "strategy": {"canary": {"steps": [{"plugin": null}]}},
+            "metrics": [{"provider": {"wavefront": {}}}]
+        }});
         assert!(messages("Rollout", raw.clone(), &[]).is_empty());
         assert_eq!(
             messages("AnalysisRun", raw, &[]),
@@ -408,7 +403,7 @@ mod tests {
 
     #[test]
     fn allowed_findings_are_warnings() {
-        let raw = json!({"spec": {"workloadRef": {"kind": "Deployment", "name": "web"}}});
+        let raw = json!({"spec": {"strategy": {"canary": {"steps": [{"plugin": {"name": "x"}}]}}}});
         let findings = check("Rollout", &raw, &Default::default(), true).into_vec();
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].severity, Severity::Warning);
