@@ -3,6 +3,7 @@
 //! control plane that `tests/run` starts, and skip without it.
 
 mod analysis_check;
+mod argo_compare_e2e;
 mod argo_fields;
 mod argo_oracle;
 mod backtest_real;
