@@ -109,32 +109,44 @@ struct Run {
     took: Duration,
     /// When the runner performed each action (from its debug log).
     actions: Vec<Timestamp>,
-    /// Writes and non-watch reads from the first action on; `None` without a request log.
-    requests: Option<(usize, usize)>,
+    /// Writes, non-watch reads and Event writes from the first action on; `None` without a
+    /// request log.
+    requests: Option<Requests>,
 }
 
 /// Writes and non-watch reads in the request log, from the first action on.
-fn count_requests(log: &[serde_json::Value]) -> Option<(usize, usize)> {
+/// Writes (Events included), reads that are not watches, and writes of Events.
+type Requests = (usize, usize, usize);
+
+fn count_requests(log: &[serde_json::Value]) -> Option<Requests> {
     let first = log
         .iter()
         .position(|entry| entry["fields"]["message"] == "performing")?;
-    let verbs: Vec<&str> = log[first..]
+    let requests: Vec<(&str, &str)> = log[first..]
         .iter()
         .filter(|entry| entry["target"] == "rollout_runner::api")
-        .filter_map(|entry| entry["fields"]["verb"].as_str())
+        .filter_map(|entry| {
+            let fields = &entry["fields"];
+            Some((
+                fields["verb"].as_str()?,
+                fields["resource"].as_str().unwrap_or(""),
+            ))
+        })
         .collect();
-    if verbs.is_empty() {
+    if requests.is_empty() {
         return None;
     }
-    let writes = verbs
+    let is_write = |verb: &str| matches!(verb, "create" | "update" | "patch" | "delete");
+    let writes = requests.iter().filter(|(v, _)| is_write(v)).count();
+    let reads = requests
         .iter()
-        .filter(|v| matches!(**v, "create" | "update" | "patch" | "delete"))
+        .filter(|(v, _)| matches!(*v, "get" | "list"))
         .count();
-    let reads = verbs
+    let events = requests
         .iter()
-        .filter(|v| matches!(**v, "get" | "list"))
+        .filter(|(v, resource)| is_write(v) && *resource == "events")
         .count();
-    Some((writes, reads))
+    Some((writes, reads, events))
 }
 
 fn runner_binary() -> std::ffi::OsString {
@@ -187,6 +199,18 @@ async fn apply_wait(kubeconfig: &Path, ns: &str, dir: &Path) -> Run {
     }
 }
 
+/// Create namespace `name`; returns the namespaces' API, to delete it again.
+async fn create_namespace(client: &Client, name: &str) -> Api<Namespace> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("a namespace");
+    namespaces
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -209,13 +233,7 @@ async fn main() {
     .expect("a usable kubeconfig");
     let client = Client::try_from(config).expect("a client");
     let ns = format!("bench-latency-{}", std::process::id());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let namespace: Namespace =
-        serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
-    namespaces
-        .create(&PostParams::default(), &namespace)
-        .await
-        .expect("a namespace");
+    let namespaces = create_namespace(&client, &ns).await;
 
     let dir = tempfile::tempdir().unwrap();
     let write =
@@ -285,7 +303,7 @@ async fn main() {
     if requests.is_empty() {
         println!("requests per release: no request log (a build without one)");
     } else {
-        let per_release = |pick: fn(&(usize, usize)) -> usize| {
+        let per_release = |pick: fn(&Requests) -> usize| {
             median(&mut requests.iter().map(|r| pick(r) as f64).collect::<Vec<_>>())
         };
         println!(
@@ -450,12 +468,11 @@ fn ready_to_next_scale(events: &[Seen]) -> Vec<f64> {
 struct Figures {
     releases: Vec<f64>,
     reactions: Vec<f64>,
-    /// (writes, non-watch reads) per release.
-    requests: Vec<(usize, usize)>,
+    requests: Vec<Requests>,
 }
 
 impl Figures {
-    fn add(&mut self, events: &[Seen], requests: Option<(usize, usize)>) {
+    fn add(&mut self, events: &[Seen], requests: Option<Requests>) {
         self.releases.extend(release_time(events));
         self.reactions.extend(ready_to_next_scale(events));
         self.requests.extend(requests);
@@ -480,8 +497,8 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// (writes, reads that are not watches) in Argo's request counter.
-async fn argo_requests(metrics: &str) -> (usize, usize) {
+/// Argo's request counter: writes, reads that are not watches, writes of Events.
+async fn argo_requests(metrics: &str) -> Requests {
     let text = reqwest::get(metrics)
         .await
         .and_then(reqwest::Response::error_for_status)
@@ -489,7 +506,7 @@ async fn argo_requests(metrics: &str) -> (usize, usize) {
         .text()
         .await
         .expect("Argo's metrics text");
-    let (mut writes, mut reads) = (0.0, 0.0);
+    let (mut writes, mut reads, mut events) = (0.0, 0.0, 0.0);
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("controller_clientset_k8s_request_total{") else {
             continue;
@@ -504,6 +521,9 @@ async fn argo_requests(metrics: &str) -> (usize, usize) {
             .any(|verb| rest.contains(&format!("verb=\"{verb}\"")))
         {
             writes += value;
+            if rest.contains("kind=\"events\"") {
+                events += value;
+            }
         } else if ["Get", "List"]
             .iter()
             .any(|verb| rest.contains(&format!("verb=\"{verb}\"")))
@@ -511,19 +531,13 @@ async fn argo_requests(metrics: &str) -> (usize, usize) {
             reads += value;
         }
     }
-    (writes as usize, reads as usize)
+    (writes as usize, reads as usize, events as usize)
 }
 
 impl ArgoSide {
     async fn start(client: &Client, kubeconfig: &Path, binary: &Path) -> Self {
         let ns = format!("bench-argo-{}", std::process::id());
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let namespace: Namespace =
-            serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
-        namespaces
-            .create(&PostParams::default(), &namespace)
-            .await
-            .expect("a namespace for Argo's controller");
+        create_namespace(client, &ns).await;
         let port = free_port();
         let controller = tokio::process::Command::new(binary)
             .arg("--kubeconfig")
@@ -582,7 +596,7 @@ impl ArgoSide {
         // scale-down.
         tokio::time::sleep(Duration::from_secs(1)).await;
         let after = argo_requests(&self.metrics).await;
-        let requests = (after.0 - before.0, after.1 - before.1);
+        let requests = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
         self.figures
             .lock()
             .unwrap()
@@ -609,9 +623,21 @@ fn percentile(values: &[f64], p: usize) -> f64 {
 fn print_comparison(runner: &Figures, argo: &Figures) {
     let floor = (RELEASE_STEPS * READY_DELAY_SECONDS) as f64;
     let over = |f: &Figures| percentile(&f.releases, 50) - floor;
-    let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}", a / b) } else { "-".into() };
-    let per_release = |f: &Figures, pick: fn(&(usize, usize)) -> usize| {
-        percentile(&f.requests.iter().map(|r| pick(r) as f64).collect::<Vec<_>>(), 50)
+    let ratio = |a: f64, b: f64| {
+        if b > 0.0 {
+            format!("{:.2}", a / b)
+        } else {
+            "-".into()
+        }
+    };
+    let per_release = |f: &Figures, pick: fn(&Requests) -> usize| {
+        percentile(
+            &f.requests
+                .iter()
+                .map(|r| pick(r) as f64)
+                .collect::<Vec<_>>(),
+            50,
+        )
     };
     println!();
     println!(
@@ -627,7 +653,10 @@ fn print_comparison(runner: &Figures, argo: &Figures) {
         ratio(over(runner), over(argo))
     );
     for (name, p) in [("p50", 50), ("p90", 90), ("max", 100)] {
-        let (a, r) = (percentile(&argo.reactions, p), percentile(&runner.reactions, p));
+        let (a, r) = (
+            percentile(&argo.reactions, p),
+            percentile(&runner.reactions, p),
+        );
         println!(
             "| ReplicaSet available -> next scale, {name} ({} / {} samples) | {a:.0} ms | {r:.0} ms | {} |",
             argo.reactions.len(),
@@ -635,10 +664,18 @@ fn print_comparison(runner: &Figures, argo: &Figures) {
             ratio(r, a)
         );
     }
-    let (aw, rw) = (per_release(argo, |r| r.0), per_release(runner, |r| r.0));
+    let (aw, rw) = (
+        per_release(argo, |r| r.0 - r.2),
+        per_release(runner, |r| r.0 - r.2),
+    );
     println!(
-        "| writes per release (median) | {aw:.0} | {rw:.0} | {} |",
+        "| writes per release, Events left out (median) | {aw:.0} | {rw:.0} | {} |",
         ratio(rw, aw)
+    );
+    let (ae, re) = (per_release(argo, |r| r.2), per_release(runner, |r| r.2));
+    println!(
+        "| Event writes per release (median) | {ae:.0} | {re:.0} | {} |",
+        ratio(re, ae)
     );
     let (ar, rr) = (per_release(argo, |r| r.1), per_release(runner, |r| r.1));
     println!(

@@ -161,7 +161,10 @@ fn labelled(rollout: &str, driver: Driver) -> String {
 fn is_healthy(ro: &Rollout) -> bool {
     ro.status.as_ref().is_some_and(|s| {
         s.phase == Some(RolloutPhase::Healthy)
-            && ro.metadata.generation.is_some_and(|g| s.observed_generation == g.to_string())
+            && ro
+                .metadata
+                .generation
+                .is_some_and(|g| s.observed_generation == g.to_string())
     })
 }
 
@@ -225,8 +228,7 @@ async fn both(
     let mut log = String::new();
     for driver in [Driver::Argo, Driver::Runner] {
         let ns = TestNamespace::create(client, prefix).await;
-        let controller =
-            (driver == Driver::Argo).then(|| ArgoController::start(argo, ns.name()));
+        let controller = (driver == Driver::Argo).then(|| ArgoController::start(argo, ns.name()));
         release(client, ns.name(), driver, &manifest("web:1"), false).await;
         let states = release(client, ns.name(), driver, &manifest("web:2"), promote).await;
         if let Some(controller) = controller {
@@ -259,33 +261,27 @@ fn ready_after(seconds: u32) -> String {
     format!("\"{}\": \"{seconds}s\"", fault::READY_DELAY)
 }
 
-#[tokio::test]
-#[allow(clippy::print_stdout, reason = "the two sequences are the test's record")]
-async fn e2e_a_canary_release_goes_through_argos_states() {
+/// Run both drivers (see [`both`]) and compare: the same phases in the same order, the new
+/// ReplicaSet counted from the first status of the release on, the same last state.
+#[allow(
+    clippy::print_stdout,
+    reason = "the two sequences are the test's record"
+)]
+async fn compare(what: &str, manifest: impl Fn(&str) -> String, promote: bool) {
     let Some(client) = cluster::client().await else {
         return;
     };
     let Some(argo) = argo_controller::binary() else {
         return;
     };
-    let steps = r#"
-        - setWeight: 40
-        - setWeight: 80"#;
-    let annotations = ready_after(1);
-    let (argo_states, runner_states, log) = both(
-        &client,
-        &argo,
-        "compare-canary",
-        |image| canary(image, steps, &annotations, ""),
-        false,
-    )
-    .await;
+    let prefix = format!("compare-{what}");
+    let (argo_states, runner_states, log) = both(&client, &argo, &prefix, manifest, promote).await;
     let report = format!(
         "Argo's controller:\n{}\napply --wait:\n{}",
         show(&argo_states),
         show(&runner_states)
     );
-    println!("CANARY STATES\n{report}");
+    println!("{what} states\n{report}");
     assert!(!argo_states.is_empty(), "Argo wrote no status\n{log}");
     assert_eq!(phases(&argo_states), phases(&runner_states), "{report}");
     // The release starts with its new ReplicaSet: the first status of the new generation
@@ -296,31 +292,27 @@ async fn e2e_a_canary_release_goes_through_argos_states() {
 }
 
 #[tokio::test]
-#[allow(clippy::print_stdout, reason = "the two sequences are the test's record")]
+async fn e2e_a_canary_release_goes_through_argos_states() {
+    let steps = r#"
+        - setWeight: 40
+        - setWeight: 80"#;
+    let annotations = ready_after(1);
+    compare(
+        "canary",
+        |image| canary(image, steps, &annotations, ""),
+        false,
+    )
+    .await;
+}
+
+/// Between the promotion and the switch of the active Service both write `Progressing`
+/// (Argo patches the resumed conditions in a reconcile of their own).
+#[tokio::test]
 async fn e2e_a_blue_green_release_goes_through_argos_states() {
-    let Some(client) = cluster::client().await else {
-        return;
-    };
-    let Some(argo) = argo_controller::binary() else {
-        return;
-    };
-    let (argo_states, runner_states, log) = both(
-        &client,
-        &argo,
-        "compare-bg",
+    compare(
+        "blue-green",
         |image| blue_green(image, "      autoPromotionEnabled: false"),
         true,
     )
     .await;
-    let report = format!(
-        "Argo's controller:\n{}\napply --wait:\n{}",
-        show(&argo_states),
-        show(&runner_states)
-    );
-    println!("BLUE-GREEN STATES\n{report}");
-    assert!(!argo_states.is_empty(), "Argo wrote no status\n{log}");
-    assert_eq!(phases(&argo_states), phases(&runner_states), "{report}");
-    assert_eq!(argo_states[0].2, 2, "{report}");
-    assert_eq!(runner_states[0].2, 2, "{report}");
-    assert_eq!(argo_states.last(), runner_states.last(), "{report}");
 }

@@ -14,6 +14,7 @@ use std::process::Stdio;
 use tokio::process::{Child, Command};
 
 use super::cluster;
+use super::dataplane::free_port;
 
 /// The `rollouts-controller` binary (`tests/platforms/build argo-rollouts`).
 pub(crate) const ARGO_CONTROLLER_ENV: &str = "ROLLOUT_RUNNER_E2E_ARGO_CONTROLLER";
@@ -47,13 +48,6 @@ pub(crate) struct ArgoController {
     child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
 }
 
 impl ArgoController {
