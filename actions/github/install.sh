@@ -5,7 +5,8 @@
 #   1. input `binary`: that file, nothing installed;
 #   2. input `version`, or the action's ref when it is a release (v0.1.0, or a moving v0 / v0.1:
 #      then the version is the workspace version of the action's own checkout): the release
-#      archive for this runner's OS and architecture, checked against the release's SHA256SUMS;
+#      archive for this runner's OS and architecture, checked against the release's SHA256SUMS,
+#      from input `release-url`, else $ROLLOUT_RUNNER_RELEASE_URL, else the GitHub release;
 #   3. any other ref (a branch, a commit): built from the action's checkout with cargo.
 #
 # Cached in $RUNNER_TOOL_CACHE/rollout-runner/VERSION/ARCH (a source build under src-HASH), so
@@ -96,7 +97,9 @@ if [ -n "$version" ]; then
   if [ -z "$repository" ] && [[ $src == */_actions/*/*/* ]]; then
     repository=$(basename "$(dirname "$(dirname "$src")")")/$(basename "$(dirname "$src")")
   fi
-  base=${RR_RELEASE_URL:-}
+  # The input, else the runner's environment: a mirror set once for runners that cannot
+  # reach github.com (self-hosted, air-gapped; the tests' own release server).
+  base=${RR_RELEASE_URL:-${ROLLOUT_RUNNER_RELEASE_URL:-}}
   [ -n "$base" ] || base="https://github.com/${repository:-rollout-runner/rollout-runner}/releases/download/v{version}"
   base=${base//\{version\}/$version}
   archive=rollout-runner-$version-$target.tar.gz

@@ -20,6 +20,8 @@ step_output=${GITHUB_OUTPUT:-/dev/null}
 rc=""
 outcome=""
 plan_hash=""
+reports=""       # with artifacts: where the record, JUnit and HTML report go
+artifact_name=""
 
 # ::error / ::warning workflow commands; the message is escaped so that an input cannot start
 # a command of its own.
@@ -68,6 +70,24 @@ read_written() {
   done < "$work/outputs"
 }
 
+# The artifact's files, as step outputs (none when nothing was recorded).
+report_outputs() {
+  local html=() junit=() file
+  if [ -n "$reports" ]; then
+    for file in "$reports"/report*.html; do [ -s "$file" ] && html+=("$file"); done
+    for file in "$reports"/junit*.xml; do [ -s "$file" ] && junit+=("$file"); done
+  fi
+  if [ ${#html[@]} -gt 0 ] || [ ${#junit[@]} -gt 0 ]; then
+    put report-dir "$reports"
+    put artifact-name "$artifact_name"
+  else
+    put report-dir ""
+    put artifact-name ""
+  fi
+  put html-report "$(printf '%s\n' "${html[@]}" | sed '/^$/d')"
+  put junit-report "$(printf '%s\n' "${junit[@]}" | sed '/^$/d')"
+}
+
 finish() {
   local status=$?
   [ -n "$rc" ] || rc=$status
@@ -89,6 +109,7 @@ finish() {
   put revision "${written[revision]:-}"
   put phase "${written[phase]:-}"
   put verdict "${written[verdict]:-}"
+  report_outputs
   rm -rf "$work"
   exit "$rc"
 }
@@ -124,8 +145,9 @@ command=${RR_COMMAND:-}
 case "$command" in
   apply | plan | simulate | lint | render) kind=manifests ;;
   status | promote | abort | retry | undo | pause | resume) kind=rollout ;;
+  comment-command) kind=event ;;
   "") invalid "the \`command\` input is required" ;;
-  *) invalid "unknown command \`$command\`: use apply, plan, status, promote, abort, retry, undo, simulate, lint, render, pause or resume" ;;
+  *) invalid "unknown command \`$command\`: use apply, plan, status, promote, abort, retry, undo, simulate, lint, render, pause, resume or comment-command" ;;
 esac
 
 # Validate every boolean up front, whatever the command.
@@ -133,6 +155,8 @@ wait=false comment=false pause_ok=false
 boolean wait "${RR_WAIT:-}" && wait=true
 boolean comment "${RR_COMMENT:-}" && comment=true
 boolean success-on-pause "${RR_SUCCESS_ON_PAUSE:-}" && pause_ok=true
+artifacts=false
+boolean artifacts "${RR_ARTIFACTS:-false}" && artifacts=true
 
 paths=() values=() sets=() extra=()
 lines "${RR_PATH:-}" paths
@@ -167,14 +191,9 @@ base=() # plan: the arguments that decide the plan (its hash), without reporting
 if [ "$kind" = manifests ]; then
   [ ${#paths[@]} -gt 0 ] || paths=(.)
   argv+=("${paths[@]}")
-  if [ "$command" = lint ]; then
-    if [ ${#values[@]} -gt 0 ] || [ ${#sets[@]} -gt 0 ]; then
-      annotate warning "lint takes no values or set: they are ignored"
-    fi
-  else
-    for file in "${values[@]}"; do argv+=(--values "$file"); done
-    for pair in "${sets[@]}"; do argv+=(--set "$pair"); done
-  fi
+  # lint renders templates as plan and apply do: it takes the same values.
+  for file in "${values[@]}"; do argv+=(--values "$file"); done
+  for pair in "${sets[@]}"; do argv+=(--set "$pair"); done
   case "$command" in
     plan | simulate) [ -n "${RR_ROLLOUT:-}" ] && argv+=(--rollout "$RR_ROLLOUT") ;;
     *) [ -z "${RR_ROLLOUT:-}" ] || annotate warning "$command takes no rollout input: it is ignored" ;;
@@ -193,6 +212,10 @@ if [ "$kind" = manifests ]; then
     simulate) argv+=("${waiting[@]}" "${report[@]}") ;;
     plan) [ "$comment" = true ] && argv+=(--comment "${report[@]}") ;;
   esac
+elif [ "$kind" = event ]; then
+  # comment-command: the rollout comes from the comment and the pull request's release.
+  [ -z "${RR_ROLLOUT:-}" ] || annotate warning "$command takes the rollout from the comment: the rollout input is ignored"
+  argv+=("${connection[@]}")
 else
   [ -n "${RR_ROLLOUT:-}" ] || invalid "command \`$command\` needs the \`rollout\` input (the Rollout's name)"
   argv+=("$RR_ROLLOUT" "${connection[@]}")
@@ -203,6 +226,27 @@ else
   fi
 fi
 argv+=("${extra[@]}")
+
+# artifacts: the release's record and JUnit, then its HTML report, in a directory that outlives
+# this step for the upload step. Only the commands that follow a release record one.
+recording=false
+case "$command" in
+  simulate) recording=true ;;
+  apply | status) [ "$wait" = true ] && recording=true ;;
+esac
+if [ "$artifacts" = true ] && [ "$recording" = true ]; then
+  artifact_name=${RR_ARTIFACT_NAME:-rollout-runner-${GITHUB_JOB:-job}-$command-${ROLLOUT_RUNNER_ENVIRONMENT:-${RR_ROLLOUT:-release}}-${GITHUB_RUN_ATTEMPT:-1}}
+  artifact_name=${artifact_name//[^A-Za-z0-9._-]/-}
+  reports="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/rollout-runner-reports/$artifact_name"
+  rm -rf "$reports"
+  mkdir -p "$reports" || invalid "cannot create $reports"
+  argv+=(--record "$reports/record.json" --junit "$reports/junit.xml")
+  # The check run and the comment link the run's artifacts: the artifact's own URL is known
+  # only after the upload step.
+  if [ -z "${ROLLOUT_RUNNER_REPORT_URL:-}" ] && [ -n "${GITHUB_REPOSITORY:-}" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
+    export ROLLOUT_RUNNER_REPORT_URL="${GITHUB_SERVER_URL:-https://github.com}/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID#artifacts"
+  fi
+fi
 
 # A kubeconfig given as content: a private file for this step only (removed at the end).
 if [ -n "${RR_KUBECONFIG:-}" ]; then
@@ -237,6 +281,17 @@ if [ "$rc" -gt 128 ]; then # the wait was interrupted: collect the real status
   [ "$last" -eq 127 ] || rc=$last
 fi
 trap - INT TERM HUP
+
+# The HTML report of each record written (one per Rollout), whatever the release's outcome.
+if [ -n "$reports" ]; then
+  for record in "$reports"/record*.json; do
+    [ -s "$record" ] || continue
+    page=${record##*/}
+    page="$reports/report${page#record}"
+    "$bin" report "$record" --html "${page%.json}.html" ||
+      annotate warning "cannot render the HTML report of ${record##*/}"
+  done
+fi
 
 # plan: the hash apply --expect-plan takes (the combined one when there are several plans).
 if [ "$command" = plan ]; then

@@ -31,6 +31,7 @@ pub use rollout_runner_traffic as traffic;
 
 pub mod cli;
 pub mod controller;
+pub mod dashboard;
 pub mod driver;
 pub mod replay;
 pub mod settings;

@@ -116,6 +116,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         meaning: "the target environment (GitHub Deployment, names, events)",
     },
     EnvVar {
+        name: "ROLLOUT_RUNNER_REPORT_URL",
+        flag: Some("--report-url"),
+        meaning: "where the HTML report and JUnit XML are (CI artifacts), linked from checks, comments and summaries",
+    },
+    EnvVar {
         name: "ROLLOUT_RUNNER_COMMIT",
         flag: Some("--commit"),
         meaning: "the commit to report on (e.g. Argo CD's synced revision); default: the CI context's",
@@ -282,6 +287,10 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
                     pr,
                     environment: environment.clone(),
                     environment_url: args.environment_url.clone(),
+                    report_url: args
+                        .report_url
+                        .clone()
+                        .or_else(|| env.var("ROLLOUT_RUNNER_REPORT_URL")),
                     run_url: ci.run_url.clone(),
                     checks: !args.no_checks,
                     comment: !args.no_comment,
@@ -341,6 +350,10 @@ pub fn resolve_reports<E: Fn(&str) -> Option<String>>(
                     pipeline_id: env.var("CI_PIPELINE_ID").and_then(|v| v.parse().ok()),
                     mr_iid: pr,
                     run_url: ci.run_url.clone(),
+                    report_url: args
+                        .report_url
+                        .clone()
+                        .or_else(|| env.var("ROLLOUT_RUNNER_REPORT_URL")),
                     environment: environment.clone(),
                     note: !args.no_comment,
                     job_log: ci.provider == Provider::Gitlab,
@@ -492,6 +505,31 @@ mod tests {
         assert!(matches!(github.auth, GithubAuth::Token(t) if t.expose() == "from-flag"));
         assert_eq!(github.api_url, "https://api.github.com");
         assert_eq!(github.pr, Some(7));
+    }
+
+    #[test]
+    fn the_report_url_reaches_the_forges_and_their_footer() {
+        let env = |name: &str| match name {
+            "GITHUB_TOKEN" => Some("t".to_string()),
+            "ROLLOUT_RUNNER_REPORT_URL" => Some("https://ci.example/runs/1#artifacts".to_string()),
+            _ => None,
+        };
+        let resolved = resolve_reports(&args(&["--report", "github"]), env, &github_ci()).unwrap();
+        let github = resolved.config.github.unwrap();
+        assert_eq!(
+            github.report_url.as_deref(),
+            Some("https://ci.example/runs/1#artifacts")
+        );
+        let links = crate::report::markdown::Links {
+            report_url: github.report_url,
+            ..Default::default()
+        };
+        let summary =
+            crate::report::markdown::summary(&crate::report::release::Release::default(), &links);
+        assert!(
+            summary.contains("[HTML report and JUnit](https://ci.example/runs/1#artifacts)"),
+            "{summary}"
+        );
     }
 
     #[test]

@@ -41,7 +41,13 @@ printf '%s\0' "$@" > "$FAKE_DIR/argv.$n"
   echo "ROLLOUT_RUNNER_ENVIRONMENT=${ROLLOUT_RUNNER_ENVIRONMENT:-}"
   echo "GITHUB_TOKEN=${GITHUB_TOKEN:-}"
   echo "GITHUB_OUTPUT=${GITHUB_OUTPUT:-}"
+  echo "ROLLOUT_RUNNER_REPORT_URL=${ROLLOUT_RUNNER_REPORT_URL:-}"
 } > "$FAKE_DIR/env.$n"
+# The files it is asked to write (--record, --junit, --html), with a line in each.
+args=("$@")
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+  case "${args[i]}" in --record | --junit | --html) echo "$1" > "${args[i + 1]}" ;; esac
+done
 [ -n "${FAKE_STDOUT:-}" ] && printf '%b' "$FAKE_STDOUT"
 if [ "$n" = 2 ] && [ -n "${FAKE_STDOUT2:-}" ]; then printf '%b' "$FAKE_STDOUT2"; fi
 [ -n "${FAKE_OUTPUTS:-}" ] && printf '%b' "$FAKE_OUTPUTS" >> "$GITHUB_OUTPUT"
@@ -124,6 +130,8 @@ def run_action(given, *, github=None, fake_env=None, action_path=ACTION_DIR, on_
         inputs[name] = given.get(name, "" if "${{" in str(default) else str(default))
     if "github-token" not in given:
         inputs["github-token"] = "ghs_test_token"
+    if "artifacts" not in given:
+        inputs["artifacts"] = "false"  # the artifact cases say so
     if binary and "binary" not in given:
         inputs["binary"] = fake_bin
     for name in given:
@@ -134,6 +142,14 @@ def run_action(given, *, github=None, fake_env=None, action_path=ACTION_DIR, on_
     os.makedirs(runner_temp)
     failed = False
     for step in ACTION["runs"]["steps"]:
+        if "uses" in step:
+            # A published action (the upload): not run here; what it would be given is kept.
+            assert step["uses"] == "actions/upload-artifact@v4", step["uses"]
+            assert step["if"] == "${{ !cancelled() && steps.run.outputs.report-dir != '' }}", step["if"]
+            if steps.get("run", {}).get("report-dir"):
+                with_ = {k: evaluate(v, inputs, github, steps) for k, v in step["with"].items()}
+                open(os.path.join(fake_dir, "upload"), "w").write(repr(with_))
+            continue
         condition = step.get("if", "")
         if condition and condition != "${{ !cancelled() }}":
             raise ValueError(f"unsupported if: {condition}")
@@ -229,6 +245,28 @@ def cases():
     check("apply: own GITHUB_OUTPUT", env.get("GITHUB_OUTPUT", "").startswith(os.path.join(os.path.dirname(fake_dir), "runner-temp") + "/"), env.get("GITHUB_OUTPUT"))
     check("apply: command line logged", "rollout-runner apply deploy\\ dir/ base/rollout.yaml" in out, out)
 
+    # artifacts: the record and JUnit of the release, its HTML report, the outputs, the upload,
+    # and the link the check run and the comment carry; for a failed release too.
+    run_env = {"GITHUB_JOB": "deploy", "GITHUB_RUN_ATTEMPT": "2", "GITHUB_SERVER_URL": "https://github.com",
+               "GITHUB_REPOSITORY": "o/r", "GITHUB_RUN_ID": "99"}
+    code, outputs, out, fake_dir = run_action({"command": "apply", "path": "deploy/", "artifacts": "true", "environment": "prod eu"},
+                                              fake_env={**run_env, "FAKE_EXIT": "1"})
+    reports = outputs["report-dir"]
+    check("artifacts: directory", reports.endswith("/rollout-runner-reports/rollout-runner-deploy-apply-prod-eu-2"), str(outputs))
+    check("artifacts: record and junit", argv(fake_dir) == ["apply", "deploy/", "--wait", "--report", "github",
+          "--record", reports + "/record.json", "--junit", reports + "/junit.xml"], f"{argv(fake_dir)}\n{out}")
+    check("artifacts: html", argv(fake_dir, 2) == ["report", reports + "/record.json", "--html", reports + "/report.html"], str(argv(fake_dir, 2)))
+    check("artifacts: outputs", (outputs["html-report"], outputs["junit-report"], outputs["artifact-name"])
+          == (reports + "/report.html", reports + "/junit.xml", "rollout-runner-deploy-apply-prod-eu-2"), str(outputs))
+    upload = open(os.path.join(fake_dir, "upload")).read() if os.path.exists(os.path.join(fake_dir, "upload")) else ""
+    check("artifacts: uploaded", upload == repr({"name": "rollout-runner-deploy-apply-prod-eu-2", "path": reports, "if-no-files-found": "ignore"}), upload)
+    check("artifacts: linked", fake_env_of(fake_dir).get("ROLLOUT_RUNNER_REPORT_URL") == "https://github.com/o/r/actions/runs/99#artifacts", str(fake_env_of(fake_dir)))
+    all_outputs_written("artifacts", outputs, "failure", 1)
+    # Not for commands that record nothing.
+    code, outputs, out, fake_dir = run_action({"command": "promote", "rollout": "web", "artifacts": "true"}, fake_env=run_env)
+    check("artifacts: promote records nothing", argv(fake_dir) == ["promote", "web"] and outputs["report-dir"] == ""
+          and not os.path.exists(os.path.join(fake_dir, "upload")), f"{argv(fake_dir)} {outputs}")
+
     # apply without waiting: no --wait, no reporting flags.
     expect_argv("apply wait false", {"command": "apply", "wait": "false", "report": "none"}, ["apply", "."])
 
@@ -246,7 +284,12 @@ def cases():
     expect_argv("status once", {"command": "status", "rollout": "checkout", "wait": "false"}, ["status", "checkout"])
     expect_argv("simulate", {"command": "simulate", "path": "examples/canary-basic", "rollout": "web", "args": "--scenario\ns.yaml"},
                 ["simulate", "examples/canary-basic", "--rollout", "web", "--report", "github", "--scenario", "s.yaml"])
+    # comment-command: the rollout comes from the comment, the cluster from the inputs.
+    expect_argv("comment-command", {"command": "comment-command", "namespace": "shop", "path": "deploy/"},
+                ["comment-command", "--namespace", "shop"])
     expect_argv("lint", {"command": "lint", "path": "deploy/"}, ["lint", "deploy/"])
+    expect_argv("lint with values", {"command": "lint", "path": "deploy/", "values": "deploy/values-production.yaml", "set": "image.tag=a b"},
+                ["lint", "deploy/", "--values", "deploy/values-production.yaml", "--set", "image.tag=a b"])
     expect_argv("render", {"command": "render", "path": "t/", "set": "a=b"}, ["render", "t/", "--set", "a=b"])
     expect_argv("files (deprecated, split on spaces)", {"command": "lint", "files": "a.yaml b.yaml\nc.yaml"}, ["lint", "a.yaml", "b.yaml", "c.yaml"])
 

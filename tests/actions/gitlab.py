@@ -30,6 +30,11 @@ FAILURES = []
 FAKE = """#!/bin/sh
 n=$(ls "$FAKE_DIR" | grep -c '^argv')
 printf '%s\\0' "$@" > "$FAKE_DIR/argv.$((n + 1))"
+# The files it is asked to write (--record, --junit, --html), when FAKE_WRITES is set.
+while [ -n "${FAKE_WRITES:-}" ] && [ $# -gt 1 ]; do
+  case "$1" in --record | --junit | --html) echo "$1" > "$2" ;; esac
+  shift
+done
 exit "${FAKE_EXIT:-0}"
 """
 
@@ -75,6 +80,8 @@ for kind, job in jobs.items():
     check(f"{kind}: entrypoint", job["image"]["entrypoint"] == [""], str(job["image"]))
 apply = jobs["apply"]
 check("apply: resource group per environment", apply["resource_group"] == "rollout-runner-$[[ inputs.environment ]]", str(apply.get("resource_group")))
+check("apply: artifacts", apply.get("artifacts") == {"when": "always", "expose_as": "rollout-runner report",
+      "paths": ["rollout-runner-report/"], "reports": {"junit": "rollout-runner-report/junit*.xml"}}, str(apply.get("artifacts")))
 check("apply: deployment tier", apply["environment"]["deployment_tier"] == "$[[ inputs.deployment_tier ]]", str(apply["environment"]))
 for kind in ["promote", "abort"]:
     job = jobs[kind]
@@ -86,7 +93,11 @@ template = yaml.safe_load(open(TEMPLATE))
 for name, job in template.items():
     if isinstance(job, dict):
         check(f"template {name}: no before_script", "before_script" not in job, "")
-for path in ["examples/gitlab/.gitlab-ci.yml", "examples/gitlab/template.gitlab-ci.yml", "actions/gitlab/.gitlab-ci.yml"]:
+for name in [".rollout-runner-apply", ".rollout-runner-simulate", ".rollout-runner-status"]:
+    check(f"template {name}: recorded", ".rollout-runner-recorded" in template[name]["extends"]
+          and "$(rr_record_flags)" in template[name]["script"][-1], str(template[name]))
+check("template: artifacts", template[".rollout-runner-recorded"]["artifacts"]["reports"] == {"junit": "rollout-runner-report/junit*.xml"}, "")
+for path in ["examples/gitlab/.gitlab-ci.yml", "examples/gitlab/template.gitlab-ci.yml", "examples/gitlab/comment-command.gitlab-ci.yml", "actions/gitlab/.gitlab-ci.yml"]:
     yaml.safe_load(open(path))
 
 # 2. The helpers under the image's shell.
@@ -98,7 +109,7 @@ nasty = "note=$(touch " + WORK + "/pwned) `touch " + WORK + "/pwned2` 'q' \"d\" 
 def run_lib(command, env, code=0):
     d = fake_dir()
     full = {"PATH": os.path.join(d, "bin") + ":/usr/bin:/bin", "FAKE_DIR": os.path.join(d, "out"), **env}
-    result = subprocess.run(shell + ["-e", "-c", lib + f"\nrr {command}\n"], env=full, capture_output=True, text=True)
+    result = subprocess.run(shell + ["-e", "-c", lib + f"\nrr {command}\n"], env=full, capture_output=True, text=True, cwd=d)
     check(f"sh {command}: exit", result.returncode == code, f"exit {result.returncode}: {result.stderr}")
     return argvs(d)
 
@@ -109,7 +120,12 @@ base = {"RR_PATH": "deploy dir/\r\n\nbase.yaml\n", "RR_VALUES": "v 1.yaml", "RR_
 want_inputs = ["deploy dir/", "base.yaml", "--values", "v 1.yaml", "--set", "a=1 2", "--set", nasty]
 got = run_lib("apply", base)
 check("sh apply: argv", got == [["apply", *want_inputs, "--context", "ctx", "--namespace", "prod eu", "--wait", "--timeout", "60m",
-                                 "--success-on-pause", "--report", "gitlab", "--lease-duration", "30 s"]], str(got))
+                                 "--success-on-pause", "--report", "gitlab", "--lease-duration", "30 s",
+                                 "--record", "rollout-runner-report/record.json", "--junit", "rollout-runner-report/junit.xml"]], str(got))
+# A failed release that was recorded: its HTML report is rendered, the job still fails, and
+# the note links the job's artifacts.
+got = run_lib("apply", {**base, "RR_ARGS": "", "FAKE_WRITES": "1", "FAKE_EXIT": "1", "CI_JOB_URL": "https://gl.example/p/-/jobs/7"}, code=1)
+check("sh apply recorded: html", got[1:] == [["report", "rollout-runner-report/record.json", "--html", "rollout-runner-report/report.html"]], str(got))
 check("sh: no evaluation", not os.path.exists(WORK + "/pwned") and not os.path.exists(WORK + "/pwned2"), "an input was evaluated")
 got = run_lib("apply", {**base, "RR_WAIT": "false", "RR_ARGS": "", "RR_PATH": ""})
 check("sh apply no wait: argv", got == [["apply", ".", "--values", "v 1.yaml", "--set", "a=1 2", "--set", nasty,
@@ -191,7 +207,8 @@ def gitlab_ci_local():
     got = argvs(d)
     sha_short = sha[:8]
     want = [["apply", "deploy dir/", "base.yaml", "--set", f"tag={sha_short}", "--set", nasty, "--namespace", "prod eu",
-             "--wait", "--timeout", "60m", "--report", "gitlab"]]
+             "--wait", "--timeout", "60m", "--report", "gitlab",
+             "--record", "rollout-runner-report/record.json", "--junit", "rollout-runner-report/junit.xml"]]
     check("gcl apply: argv", got == want, f"\n    got:    {got}\n    wanted: {want}")
     result, d = gcl("rollout-runner:plan:production", source="merge_request_event")
     check("gcl plan: argv", argvs(d) == [["plan", "deploy dir/", "base.yaml", "--set", f"tag={sha_short}", "--set", nasty,

@@ -16,7 +16,8 @@ use crate::validate::{self, ExternalObject, ExternalTemplate, Options};
 ///
 /// Directories are searched recursively as `plan` and `apply` read them: `.yaml`, `.yml` and
 /// `.json` files are manifests, `.j2` files are templates rendered with `--values`/`--set`
-/// and the CI context and then checked, and a `values.yaml` beside templates is their values,
+/// and the CI context and then checked, and a `values.yaml` or `values-NAME.yaml` beside
+/// templates (or a file given with `--values`) is their values,
 /// not a manifest (hidden files and directories are skipped). Exit codes: 0 no errors
 /// (warnings allowed), 1 errors found, 2 an input could not be read or rendered (missing file,
 /// not UTF-8, malformed YAML, a template error).
@@ -99,6 +100,11 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitStatus> {
     let mut sources = Vec::new();
     let mut templates = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // A values file that sits among the manifests (`deploy/values-production.yaml`) holds
+    // values, not a manifest (as in apply and plan).
+    for file in &args.values {
+        seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone()));
+    }
     for path in &args.paths {
         // A directory's `scenario.yaml` is for `simulate`, not a manifest (as in apply and plan).
         let scenario = path

@@ -8,6 +8,7 @@ mod analysis;
 mod analysis_backtest;
 mod analysis_get;
 mod check_queries;
+mod comment_command;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,7 @@ mod apply;
 mod connection;
 mod controller;
 mod crds;
+mod dashboard;
 mod drive;
 mod drive_existing;
 mod inputs;
@@ -33,7 +35,7 @@ mod simulate;
 mod abort;
 mod get;
 mod list;
-mod operations;
+pub(crate) mod operations;
 mod pause;
 mod promote;
 mod restart;
@@ -79,6 +81,9 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Render a release record (`--record FILE`) as a self-contained HTML report or JUnit XML.
     Report(report::ReportArgs),
+    /// Serve a live view of the cluster's Rollouts in the browser, with promote, abort and
+    /// retry buttons.
+    Dashboard(dashboard::DashboardArgs),
     /// Apply manifests to the cluster and, with `--wait`, drive each Rollout to its end.
     Apply(apply::ApplyArgs),
     /// Show a rollout's phase (`Phase - message`); with `--watch`, follow it until it ends.
@@ -123,6 +128,15 @@ enum Command {
     /// The rollout then releases that template again: at once when it is the stable version
     /// or within `rollbackWindow`, else through its steps and analysis, as Argo does.
     Undo(undo::UndoArgs),
+    /// Carry out a `/rollout promote|abort|retry` pull request comment (or merge request note).
+    ///
+    /// Reads the comment event (`GITHUB_EVENT_PATH`, GitLab's `TRIGGER_PAYLOAD`, or `--event`),
+    /// checks the commenter's write access through the forge's API, reacts to the comment, and
+    /// runs the operation on the rollout this pull request's release comment names, recording
+    /// who approved it on the Rollout and in that comment. Exit 0 done (or no command), 1
+    /// refused, 2 invalid input or error.
+    #[command(name = "comment-command")]
+    ForgeComment(comment_command::CommentCommandArgs),
     /// Run in the cluster: drive every Rollout in scope, with leader election.
     Controller(controller::ControllerArgs),
     /// Print the in-cluster controller's manifests: CRDs, RBAC, Deployment.
@@ -181,6 +195,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Simulate(args) => simulate::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Report(args) => report::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Status(args) => status::run(args),
         Command::Drive(args) => drive_existing::run(args),
@@ -194,6 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Restart(args) => restart::run(args),
         Command::Set { command } => set::run(command),
         Command::Undo(args) => undo::run(args),
+        Command::ForgeComment(args) => comment_command::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Install(args) => install::run(args),
     }

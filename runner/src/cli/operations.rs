@@ -84,37 +84,56 @@ pub(crate) fn operate(
 ) -> anyhow::Result<ExitStatus> {
     runtime()?.block_on(async {
         let connection = target.connection.connect().await?;
-        let name = &target.name;
-        let namespace = &connection.namespace;
-        let mut attempt = 1;
-        loop {
-            let rollout = read_rollout(&connection, name).await?;
-            let replica_sets = if with_replica_sets {
-                replica_set_states(&connection.client, &rollout)
-                    .await
-                    .with_context(|| {
-                        format!("cannot list the ReplicaSets of rollout `{namespace}/{name}`")
-                    })?
-            } else {
-                Vec::new()
-            };
-            let (patches, message) =
-                compute(&rollout, &replica_sets).map_err(anyhow::Error::msg)?;
-            match rollouts::send(&connection.client, &rollout, &patches, true).await {
-                Ok(()) => {
-                    println!("{message}");
-                    return Ok(ExitStatus::Success);
-                }
-                Err(ClusterError::Conflict { .. }) if attempt < ATTEMPTS => {
-                    tracing::debug!(attempt, "rollout changed while writing; trying again");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                Err(error) => {
-                    return Err(error)
-                        .with_context(|| format!("cannot {verb} rollout `{namespace}/{name}`"));
-                }
+        let message = operate_on(
+            &connection.client,
+            &connection.namespace,
+            &target.name,
+            verb,
+            with_replica_sets,
+            compute,
+        )
+        .await?;
+        println!("{message}");
+        Ok(ExitStatus::Success)
+    })
+}
+
+/// What [`operate`] does, without printing: the message on success. The dashboard's buttons
+/// call this too.
+pub(crate) async fn operate_on(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    verb: &str,
+    with_replica_sets: bool,
+    compute: impl Fn(&Rollout, &[ReplicaSetState]) -> Result<(Patches, String), String>,
+) -> anyhow::Result<String> {
+    let mut attempt = 1;
+    loop {
+        let rollout = get_rollout(client, namespace, name)
+            .await
+            .map_err(|error| rollout_error(error, namespace, name))?;
+        let replica_sets = if with_replica_sets {
+            replica_set_states(client, &rollout)
+                .await
+                .with_context(|| {
+                    format!("cannot list the ReplicaSets of rollout `{namespace}/{name}`")
+                })?
+        } else {
+            Vec::new()
+        };
+        let (patches, message) = compute(&rollout, &replica_sets).map_err(anyhow::Error::msg)?;
+        match rollouts::send(client, &rollout, &patches, true).await {
+            Ok(()) => return Ok(message),
+            Err(ClusterError::Conflict { .. }) if attempt < ATTEMPTS => {
+                tracing::debug!(attempt, "rollout changed while writing; trying again");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("cannot {verb} rollout `{namespace}/{name}`"));
             }
         }
-    })
+    }
 }

@@ -21,8 +21,8 @@ pub struct RenderInput {
     ///
     /// Files ending in `.j2` are minijinja templates (the output drops `.j2`); other
     /// `.yaml`, `.yml` and `.json` files pass through unchanged. In a directory, hidden files
-    /// are skipped, and so is a `values.yaml` next to `.j2` templates (pass it with
-    /// `--values`).
+    /// are skipped, and so are `values.yaml` and `values-NAME.yaml` next to `.j2` templates
+    /// (pass one with `--values`); a file given with `--values` is never read as a manifest.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -73,15 +73,21 @@ impl RenderInput {
         self.render_excluding(ci, &[])
     }
 
-    /// Like [`RenderInput::render_with`], leaving out the given files (a scenario or values file
-    /// that sits among the manifests).
+    /// Like [`RenderInput::render_with`], leaving out the given files (a scenario that sits
+    /// among the manifests) and the `--values` files (`deploy/values-production.yaml` beside
+    /// the templates it fills holds values, not a manifest).
     pub fn render_excluding(
         &self,
         ci: &CiContext,
         exclude: &[PathBuf],
     ) -> anyhow::Result<Vec<RenderedFile>> {
         let mut sources = read_sources(&self.paths)?;
-        sources.retain(|source| !exclude.iter().any(|path| same_file(path, &source.path)));
+        sources.retain(|source| {
+            !exclude
+                .iter()
+                .chain(&self.values)
+                .any(|path| same_file(path, &source.path))
+        });
         Ok(render::render(&sources, &self.context(ci)?)?)
     }
 

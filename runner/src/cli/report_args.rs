@@ -82,6 +82,12 @@ pub struct ReportArgs {
     #[arg(long, value_name = "URL")]
     pub environment_url: Option<String>,
 
+    /// Where the release's HTML report and JUnit XML can be downloaded (the CI artifacts),
+    /// linked from the check run, the comment and the job summary. The GitHub Action and the
+    /// GitLab template set it. [env: ROLLOUT_RUNNER_REPORT_URL]
+    #[arg(long, value_name = "URL")]
+    pub report_url: Option<String>,
+
     /// GitHub: post a commit status instead of a check run.
     #[arg(long)]
     pub no_checks: bool,

@@ -73,6 +73,11 @@ pub(crate) struct State {
     pub(crate) merged_pulls: Vec<(u64, String, String)>,
     /// Open pull requests: (number, head commit).
     pub(crate) pulls: Vec<(u64, String)>,
+    /// Repository permissions by login (`admin`, `maintain`, `write`, `triage`, `read`);
+    /// other users are no collaborators (404).
+    pub(crate) permissions: Vec<(String, String)>,
+    /// Reactions created: (comment id, content).
+    pub(crate) reactions: Vec<(u64, String)>,
 }
 
 pub(crate) struct FakeGithub {
@@ -142,6 +147,16 @@ fn routes() -> Vec<Route> {
             "GET",
             "/repos/{owner}/{repo}/pulls/{n}",
             r"^/repos/[^/]+/[^/]+/pulls/\d+$",
+        ),
+        (
+            "GET",
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
+            r"^/repos/[^/]+/[^/]+/collaborators/[^/]+/permission$",
+        ),
+        (
+            "POST",
+            "/repos/{owner}/{repo}/issues/comments/{id}/reactions",
+            r"^/repos/[^/]+/[^/]+/issues/comments/\d+/reactions$",
         ),
         (
             "GET",
@@ -516,6 +531,31 @@ impl Respond for FakeGithub {
                     }
                     None => (404, json!({"message": "Not Found"})),
                 }
+            }
+            ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission") => {
+                let login = path.split('/').nth(5).unwrap_or_default().to_string();
+                match state.permissions.iter().find(|(user, _)| *user == login) {
+                    Some((_, role)) => {
+                        // The endpoint's `permission` folds `maintain` into `write` and
+                        // `triage` into `read`; `role_name` keeps them.
+                        let permission = match role.as_str() {
+                            "maintain" => "write",
+                            "triage" => "read",
+                            other => other,
+                        };
+                        let (status, mut value) =
+                            answer(200, json!({ "permission": permission, "role_name": role }));
+                        value["user"]["login"] = json!(login);
+                        (status, value)
+                    }
+                    None => (404, json!({"message": "Not Found"})),
+                }
+            }
+            ("POST", "/repos/{owner}/{repo}/issues/comments/{id}/reactions") => {
+                let comment: u64 = path.split('/').nth(6).unwrap().parse().unwrap();
+                let content = body["content"].as_str().unwrap_or_default().to_string();
+                state.reactions.push((comment, content.clone()));
+                answer(201, json!({ "id": id, "content": content }))
             }
             ("GET", "/repos/{owner}/{repo}/installation") => answer(200, json!({ "id": 99 })),
             ("POST", "/app/installations/{id}/access_tokens") => answer(

@@ -3,11 +3,14 @@
 //! control plane that `tests/run` starts, and skip without it.
 
 mod analysis_check;
+mod approvals_e2e;
 mod argo_compare_e2e;
 mod argo_fields;
 mod argo_oracle;
 mod backtest_real;
+mod browser_dashboard;
 mod browser_report;
+mod ci_runners_e2e;
 mod contract_server;
 mod controller_e2e;
 mod controller_install;
@@ -32,6 +35,7 @@ mod judge_real;
 mod lint;
 mod operate_cli;
 mod operate_e2e;
+mod pipes_e2e;
 mod plan;
 mod prometheus_real;
 mod provider_secrets;

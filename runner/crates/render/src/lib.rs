@@ -267,8 +267,10 @@ pub fn output_name(relative: &Path) -> PathBuf {
 /// render, sorted by path.
 ///
 /// Kept: `.yaml`, `.yml`, `.json` and `.j2` files. Skipped: hidden files and anything under
-/// a hidden directory, and a `values.yaml` or `values.yml` that sits in the same directory as
-/// a `.j2` template (it holds values, not a manifest; pass it with `--values`).
+/// a hidden directory, and the values files that sit in the same directory as a `.j2`
+/// template: `values.yaml` and `values-NAME.yaml` (or `.yml`), such as the
+/// `values-staging.yaml` and `values-production.yaml` of two environments (they hold values,
+/// not manifests; pass one with `--values`).
 pub fn select_files(found: &[PathBuf]) -> Vec<PathBuf> {
     let template_dirs: Vec<&Path> = found
         .iter()
@@ -293,7 +295,11 @@ pub fn select_files(found: &[PathBuf]) -> Vec<PathBuf> {
             let wanted = [".yaml", ".yml", ".json", ".j2"]
                 .iter()
                 .any(|extension| name.ends_with(extension));
-            let values_file = (name == "values.yaml" || name == "values.yml")
+            let stem = name
+                .strip_suffix(".yaml")
+                .or_else(|| name.strip_suffix(".yml"))
+                .unwrap_or_default();
+            let values_file = (stem == "values" || stem.starts_with("values-"))
                 && template_dirs.contains(&path.parent().unwrap_or(Path::new("")));
             wanted && !values_file
         })

@@ -369,9 +369,12 @@ fn names_and_selection() {
 
     let found: Vec<PathBuf> = [
         "values.yaml",
+        "values-staging.yaml",
+        "values-production.yml",
         "service.yaml.j2",
         "rollout.yaml.j2",
         "README.md",
+        "plain/values-production.yaml",
         ".hidden.yaml",
         ".git/config.yaml",
         "extra/values.yml",
@@ -389,6 +392,7 @@ fn names_and_selection() {
             "extra/config.json",
             "extra/values.yaml",
             "extra/values.yml",
+            "plain/values-production.yaml",
             "plain/values.yaml",
             "rollout.yaml.j2",
             "service.yaml.j2"

@@ -102,6 +102,9 @@ pub struct GithubConfig {
     pub environment_url: Option<String>,
     /// The CI run (details and log links).
     pub run_url: Option<String>,
+    /// The release's HTML report and JUnit (CI artifacts), linked from the check run and the
+    /// comment.
+    pub report_url: Option<String>,
     /// Post a check run (else only a commit status).
     pub checks: bool,
     /// Post the sticky comment.
@@ -795,6 +798,7 @@ impl GithubReporter {
         let links = Links {
             check_url: None,
             run_url: config.run_url.clone(),
+            report_url: config.report_url.clone(),
             commit: Some(config.sha.clone()),
             commit_url: commit_url.clone(),
             environment: config.environment.clone(),

@@ -53,6 +53,8 @@ pub struct GitlabConfig {
     pub mr_iid: Option<u64>,
     /// `CI_JOB_URL`.
     pub run_url: Option<String>,
+    /// The release's HTML report and JUnit (CI artifacts), linked from the note.
+    pub report_url: Option<String>,
     pub environment: Option<String>,
     /// Post the merge request note.
     pub note: bool,
@@ -310,6 +312,7 @@ impl GitlabReporter {
             links: Links {
                 check_url: None,
                 run_url: config.run_url.clone(),
+                report_url: config.report_url.clone(),
                 commit: Some(config.sha.clone()),
                 commit_url: None,
                 environment: config.environment.clone(),

@@ -5,6 +5,11 @@
 //!
 //! The charts are computed here as SVG coordinates and placed by a minijinja template
 //! (`html/report.html`), which escapes every text it inserts.
+//!
+//! The live dashboard (`rollout-runner dashboard`) renders the same page with a [`LiveView`]:
+//! the Rollout's state now, its promote / abort / retry buttons and a short script that
+//! follows the server's change events (`html/live.js`); and a list of Rollouts
+//! ([`dashboard_html`]) in the same style.
 
 use serde::Serialize;
 
@@ -405,8 +410,87 @@ fn charts(record: &ReleaseRecord, span: f64) -> Vec<Chart> {
     out
 }
 
+/// What the live dashboard adds to a report page.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveView {
+    /// The Rollout's phase now (`Healthy`, `Paused`, ...).
+    pub phase: String,
+    pub message: String,
+    /// `2/4`, or empty.
+    pub step: String,
+    pub weight: Option<i32>,
+    pub actions: Vec<LiveAction>,
+    /// The operations' URL prefix (`/api/rollouts/NS/NAME/`).
+    pub action_path: String,
+    /// The token the page sends with each operation.
+    pub token: String,
+    /// The nonce of the page's script (its Content-Security-Policy allows no other).
+    pub nonce: String,
+}
+
+/// A button of the live page.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveAction {
+    /// `promote`, `abort`, `retry`: the last segment of its URL.
+    pub name: String,
+    pub label: String,
+    pub enabled: bool,
+}
+
+/// One line of the dashboard's list of Rollouts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutRow {
+    pub namespace: String,
+    pub name: String,
+    pub phase: String,
+    pub message: String,
+    pub step: String,
+    pub weight: Option<i32>,
+    /// The Rollout's page.
+    pub path: String,
+}
+
+fn environment() -> Result<minijinja::Environment<'static>, String> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    for (name, source) in [
+        ("report.html", include_str!("html/report.html")),
+        ("report.css", include_str!("html/report.css")),
+        ("live.css", include_str!("html/live.css")),
+        ("live.js", include_str!("html/live.js")),
+        ("live-header.html", include_str!("html/live-header.html")),
+        ("live-state.html", include_str!("html/live-state.html")),
+        ("dashboard.html", include_str!("html/dashboard.html")),
+    ] {
+        env.add_template(name, source).map_err(|e| e.to_string())?;
+    }
+    Ok(env)
+}
+
+/// The dashboard's list of Rollouts in `scope` (a namespace, or "all namespaces").
+pub fn dashboard_html(scope: &str, rows: &[RolloutRow], live: &LiveView) -> Result<String, String> {
+    let env = environment()?;
+    let template = env
+        .get_template("dashboard.html")
+        .map_err(|e| e.to_string())?;
+    template
+        .render(minijinja::value::Serde(
+            serde_json::json!({ "scope": scope, "rows": rows, "live": live }),
+        ))
+        .map_err(|e| e.to_string())
+}
+
 /// The report as one HTML document.
 pub fn to_html(record: &ReleaseRecord) -> Result<String, String> {
+    render(record, None)
+}
+
+/// The report of a release going on, with the Rollout's state now and its buttons.
+pub fn to_live_html(record: &ReleaseRecord, live: &LiveView) -> Result<String, String> {
+    render(record, Some(live))
+}
+
+fn render(record: &ReleaseRecord, live: Option<&LiveView>) -> Result<String, String> {
     let span = record
         .duration_seconds()
         .max(
@@ -480,10 +564,7 @@ pub fn to_html(record: &ReleaseRecord) -> Result<String, String> {
         Some(_) => "failed",
         None => "other",
     };
-    let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.add_template("report.html", include_str!("html/report.html"))
-        .map_err(|e| e.to_string())?;
+    let env = environment()?;
     let template = env.get_template("report.html").map_err(|e| e.to_string())?;
     template
         .render(minijinja::value::Serde(serde_json::json!({
@@ -501,6 +582,7 @@ pub fn to_html(record: &ReleaseRecord) -> Result<String, String> {
             "bottom": TOP + PLOT_HEIGHT,
             "right": LEFT + PLOT_WIDTH,
             "duration": ReleaseRecord::clock(span),
+            "live": live,
         })))
         .map_err(|e| e.to_string())
 }

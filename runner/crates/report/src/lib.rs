@@ -6,6 +6,7 @@
 //! purpose. [`changes`] turns two statuses into the milestones people care about (step
 //! started, weight changed, paused, promoted, aborted), so every reporter words them alike.
 
+pub mod approval;
 pub mod delivery;
 pub mod github;
 pub mod gitlab;

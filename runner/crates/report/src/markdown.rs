@@ -106,6 +106,8 @@ pub struct Links {
     pub check_url: Option<String>,
     /// The CI run.
     pub run_url: Option<String>,
+    /// The HTML report and JUnit XML (CI artifacts).
+    pub report_url: Option<String>,
     /// The commit, and its URL.
     pub commit: Option<String>,
     pub commit_url: Option<String>,
@@ -153,7 +155,7 @@ fn code(text: &str) -> String {
 }
 
 /// Plain text safe inside a table cell.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     text.replace('\n', " ")
         .replace('|', "\\|")
         .trim()
@@ -468,6 +470,9 @@ fn footer(links: &Links) -> String {
     if let Some(url) = &links.run_url {
         parts.push(format!("[CI run]({url})"));
     }
+    if let Some(url) = &links.report_url {
+        parts.push(format!("[HTML report and JUnit]({url})"));
+    }
     parts.join(" · ")
 }
 
@@ -508,6 +513,11 @@ pub fn summary(release: &Release, links: &Links) -> String {
     let analysis = analysis(release);
     if !analysis.is_empty() {
         out.push_str(&analysis);
+        out.push('\n');
+    }
+    let approvals = super::approval::section(&release.approvals);
+    if !approvals.is_empty() {
+        out.push_str(&approvals);
         out.push('\n');
     }
     let charts = charts(release);
@@ -623,6 +633,11 @@ pub fn comment(release: &Release, links: &Links, key: &str) -> String {
             );
         }
         out.push('\n');
+    }
+    // Between markers, so `/rollout` comment commands can update it in place.
+    let approvals = super::approval::marked_section(&release.approvals);
+    if !approvals.is_empty() {
+        let _ = writeln!(out, "{approvals}");
     }
     let footer = footer(links);
     if !footer.is_empty() {

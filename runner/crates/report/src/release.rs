@@ -138,6 +138,9 @@ pub struct Release {
     /// Milestones, in order, for timelines and webhooks.
     pub milestones: Vec<(Timestamp, Change)>,
     pub outcome: Option<Outcome>,
+    /// `/rollout` commands given from the forge for this release (the Rollout's
+    /// [`crate::approval::APPROVALS_ANNOTATION`]).
+    pub approvals: Vec<crate::approval::Approval>,
 }
 
 impl Release {
@@ -208,6 +211,7 @@ impl Release {
         self.take_status(&status, rollout);
         // The status still describes the previous release: nothing of this one is live yet.
         self.weight = 0;
+        self.approvals.clear();
     }
 
     /// The canary weight a status implies.
@@ -268,6 +272,7 @@ impl Release {
             .map(|p| p.reason.as_str().to_string());
         self.aborted = status.abort;
         self.weight = self.weight_of(status, rollout);
+        self.approvals = crate::approval::approvals(rollout, &self.pod_hash);
     }
 
     fn record_weight(&mut self, at: Timestamp) {
