@@ -143,14 +143,29 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
             now,
             invalid_spec: invalid.as_deref(),
         });
-        self.apply_all(Owner::Rollout(&rollout), &rollout, &plan.actions, now)
-            .await?;
-        let mut status_changed = false;
-        if let Some(status) = &plan.status
-            && rollout.status.as_ref() != Some(status)
-        {
-            self.cluster.write_status(&rollout, status).await?;
-            status_changed = true;
+        let status = plan
+            .status
+            .as_ref()
+            .filter(|status| rollout.status.as_ref() != Some(*status));
+        let status_changed = status.is_some();
+        match status {
+            // Independent writes go out together: one round trip to the API server, not two.
+            Some(status) if plan.actions.iter().all(status_is_independent_of) => {
+                let cluster = self.cluster;
+                let (applied, written) = futures::join!(
+                    self.apply_all(Owner::Rollout(&rollout), &rollout, &plan.actions, now),
+                    cluster.write_status(&rollout, status)
+                );
+                applied?;
+                written?;
+            }
+            _ => {
+                self.apply_all(Owner::Rollout(&rollout), &rollout, &plan.actions, now)
+                    .await?;
+                if let Some(status) = status {
+                    self.cluster.write_status(&rollout, status).await?;
+                }
+            }
         }
         if !plan.events.is_empty() {
             self.cluster
@@ -664,6 +679,19 @@ impl<'a, C: Cluster, M: Metrics> Driver<'a, C, M> {
         });
         outcome
     }
+}
+
+/// Whether the status planned beside `action` is true whatever the action's outcome, so both
+/// may be written at once. The engine plans a scale from the ReplicaSets as observed (as Argo
+/// does: its ReplicaSets in memory keep their old size), so a status never reports a scale or
+/// a scale-down deadline as done; a step is complete only once a later pass sees the new size.
+/// The status does report what the other actions do (a created ReplicaSet or run, a Service
+/// selector, traffic weights): those are written first.
+fn status_is_independent_of(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::ScaleReplicaSet { .. } | Action::SetScaleDownDeadline { .. }
+    )
 }
 
 /// `Phase - message`, as `kubectl argo rollouts status` prints it.

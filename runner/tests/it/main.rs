@@ -4,6 +4,7 @@
 
 mod analysis_check;
 mod approvals_e2e;
+mod argo_compare_e2e;
 mod argo_fields;
 mod argo_manifests;
 mod argo_oracle;

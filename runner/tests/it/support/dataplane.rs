@@ -124,7 +124,8 @@ pub(crate) struct Traefik {
     http: reqwest::Client,
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on right now.
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration test modules.
 
+pub(crate) mod argo_controller;
 pub(crate) mod cluster;
 pub(crate) mod dataplane;
 pub(crate) mod faultproxy;

@@ -19,7 +19,7 @@ impl Ctx<'_> {
             // Validation reports a missing active service; nothing to do without it.
             return;
         };
-        self.sync_new_replica_set(true);
+        self.sync_new_replica_set();
         self.reconcile_preview_service(preview.as_ref());
         if self.pod_template_changed() {
             self.sync_blue_green_status(preview.as_ref(), &active);

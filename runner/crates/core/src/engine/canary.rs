@@ -65,11 +65,11 @@ impl Ctx<'_> {
     /// `rolloutCanary`.
     pub(crate) fn rollout_canary(&mut self) {
         if self.template_or_steps_changed() {
-            self.sync_new_replica_set(false);
+            self.sync_new_replica_set();
             self.sync_canary_status();
             return;
         }
-        self.sync_new_replica_set(true);
+        self.sync_new_replica_set();
         self.reconcile_revision_history_limit();
         self.reconcile_ping_pong_service();
         self.reconcile_stable_and_canary_service();

@@ -406,13 +406,26 @@ impl<'a> Ctx<'a> {
             .any(|svc| svc.selected_hash() == hash)
     }
 
-    /// `getAllReplicaSetsAndSyncRevision`: bring an existing new ReplicaSet's revision up to
-    /// date, or create it.
-    pub(crate) fn sync_new_replica_set(&mut self, create_if_missing: bool) {
+    /// `getAllReplicaSetsAndSyncRevision`: bring the new ReplicaSet's revision up to date.
+    pub(crate) fn sync_new_replica_set(&mut self) {
         if self.new_rs.is_some() {
             self.sync_replica_set_revision();
-        } else if create_if_missing {
-            self.create_desired_replica_set();
+        }
+    }
+
+    /// The end of `newRolloutContext`: create the new ReplicaSet when it does not exist yet,
+    /// before any strategy runs, so that the first status of a release already names it.
+    pub(crate) fn create_missing_replica_set(&mut self) {
+        if self.new_rs.is_some() {
+            return;
+        }
+        self.create_desired_replica_set();
+        if let Some(new) = &self.new_rs
+            && self.stable_rs.is_none()
+            && !self.old.stable_rs.is_empty()
+            && new.pod_hash() == self.old.stable_rs
+        {
+            self.stable_rs = Some(new.clone());
         }
     }
 

@@ -80,7 +80,10 @@ pub fn reconcile(input: &Input<'_>) -> Plan {
         ctx.invalid_spec(message);
         return ctx.plan;
     }
-    ctx.check_paused_conditions();
+    ctx.create_missing_replica_set();
+    if ctx.check_paused_conditions() {
+        return ctx.finish();
+    }
     if ctx.is_scaling_event() {
         ctx.sync_replicas_only();
     } else if ctx.spec.blue_green().is_some() {
@@ -150,7 +153,7 @@ impl Ctx<'_> {
 
     /// `syncReplicasOnly`: the rollout was scaled (HPA or a person); resize without stepping.
     fn sync_replicas_only(&mut self) {
-        self.sync_new_replica_set(false);
+        self.sync_new_replica_set();
         let mut status = self.old.clone();
         if let Some(bg) = self.spec.blue_green() {
             if let Some(active) = self.service(&bg.active_service).cloned() {

@@ -353,10 +353,11 @@ impl Ctx<'_> {
     }
 
     /// `checkPausedConditions`: keep the Paused condition and the Progressing pause/resume
-    /// markers in step with the pause state.
-    pub(crate) fn check_paused_conditions(&mut self) {
+    /// markers in step with the pause state. As Argo's `patchCondition`, a change is written on
+    /// its own (with the phase it makes) and ends the reconcile: returns whether it did.
+    pub(crate) fn check_paused_conditions(&mut self) -> bool {
         if self.old.observed_generation != self.generation.to_string() {
-            return;
+            return false;
         }
         let now = self.now;
         let progressing = self.old.condition(types::PROGRESSING).cloned();
@@ -409,9 +410,21 @@ impl Ctx<'_> {
                 now,
             ));
         }
+        let mut status = self.old.clone();
         for condition in updates {
-            conditions::set_condition(&mut self.old, condition);
+            conditions::set_condition(&mut status, condition);
         }
+        if status == self.old {
+            return false;
+        }
+        status.observed_generation = self.generation.to_string();
+        let (phase, message) = rollout_phase(self.spec, &status);
+        status.phase = Some(phase);
+        status.message = message;
+        self.plan.status = Some(status);
+        // The next reconcile goes on from the patched conditions.
+        self.plan.requeue_no_later_than(self.now);
+        true
     }
 
     /// `persistRolloutStatus`: fold in pause/abort, generation and phase; emit pause events;
