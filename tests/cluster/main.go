@@ -3,6 +3,7 @@
 // plus a supervisor and a fake kubelet.
 //
 //	k8s-harness up --dir D [flags]              supervisor: etcd, apiserver, KCM, scheduler, fake kubelet
+//	k8s-harness restart --dir D [flags] NAME    restart one component of a running `up` (restart.go)
 //	k8s-harness kube-apiserver [flags]          upstream kube-apiserver command
 //	k8s-harness kube-controller-manager [flags] upstream kube-controller-manager command
 //	k8s-harness kube-scheduler [flags]          upstream kube-scheduler command
@@ -38,6 +39,7 @@ const usage = `usage: k8s-harness COMMAND [flags]
 
 commands:
   up                       start the whole control plane (see: k8s-harness up --help)
+  restart                  restart one component of a running control plane (kube-apiserver, etcd, ...)
   fake-kubelet             run only the fake kubelet against a kubeconfig
   stage-crds               copy pinned upstream CRDs from the Go module cache
   free-ports N             print N free loopback TCP ports (for scripts)
@@ -58,6 +60,8 @@ func main() {
 	switch sub {
 	case "up":
 		os.Exit(up(args))
+	case "restart":
+		os.Exit(restartMain(args))
 	case "fake-kubelet":
 		os.Exit(fakeKubeletMain(args))
 	case "pod-exec":

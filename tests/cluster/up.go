@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,9 +59,13 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 type child struct {
 	name string
+	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+	// restarting: the supervisor stops this child on purpose (restart.go); its exit is not
+	// a failure of the control plane.
+	restarting atomic.Bool
 }
 
 func up(argv []string) int {
@@ -151,9 +157,13 @@ func up(argv []string) int {
 		return 1
 	}
 	var kids []*child
+	// mu guards kids and etcd against the restart endpoint (restart.go).
+	var mu sync.Mutex
 	exited := make(chan *child, 8)
-	spawn := func(name string, args ...string) (*child, error) {
-		logf, err := os.Create(filepath.Join(d, name+".log"))
+	// startChild starts the component `name`; its log is appended to, so a restarted
+	// component's log keeps what it wrote before.
+	startChild := func(name string, args []string) (*child, error) {
+		logf, err := os.OpenFile(filepath.Join(d, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, err
 		}
@@ -167,20 +177,33 @@ func up(argv []string) int {
 			logf.Close()
 			return nil, err
 		}
-		k := &child{name: name, cmd: c, done: make(chan struct{})}
-		kids = append(kids, k)
+		k := &child{name: name, args: args, cmd: c, done: make(chan struct{})}
 		go func() {
 			k.err = c.Wait()
 			logf.Close()
 			close(k.done)
-			exited <- k
+			if !k.restarting.Load() {
+				exited <- k
+			}
 		}()
 		log.Printf("started %s (pid %d, log %s.log)", name, c.Process.Pid, name)
+		return k, nil
+	}
+	spawn := func(name string, args ...string) (*child, error) {
+		k, err := startChild(name, args)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		kids = append(kids, k)
+		mu.Unlock()
 		return k, nil
 	}
 	stopping := false
 	shutdown := func() {
 		stopping = true
+		mu.Lock()
+		defer mu.Unlock()
 		// Reverse start order: clients first, the apiserver last, etcd after it.
 		for i := len(kids) - 1; i >= 0; i-- {
 			k := kids[i]
@@ -200,6 +223,7 @@ func up(argv []string) int {
 		}
 		etcd.Close()
 		_ = os.Remove(filepath.Join(d, "ready"))
+		_ = os.Remove(filepath.Join(d, controlSocket))
 		log.Print("stopped")
 	}
 	defer func() {
@@ -354,10 +378,31 @@ func up(argv []string) int {
 
 	info := ReadyInfo{Kubeconfig: kubeconfig, Server: server, Etcd: etcdURL, SupervisorPID: os.Getpid(),
 		PIDs: map[string]int{}, StartupSeconds: time.Since(start).Seconds()}
-	for _, k := range kids {
-		info.PIDs[k.name] = k.cmd.Process.Pid
+	writeReady := func() error {
+		for _, k := range kids {
+			info.PIDs[k.name] = k.cmd.Process.Pid
+		}
+		return writeJSONAtomic(filepath.Join(d, "ready"), info)
 	}
-	if err := writeJSONAtomic(filepath.Join(d, "ready"), info); err != nil {
+	control, err := serveControl(ctx, filepath.Join(d, controlSocket), &restarter{
+		mu: &mu, kids: &kids, etcd: &etcd, startChild: startChild, writeReady: writeReady,
+		startEtcd: func() (*embed.Etcd, error) {
+			_, e, err := startEtcd(filepath.Join(d, "etcd"), filepath.Join(d, "etcd.log"), etcdClient, etcdPeer)
+			return e, err
+		},
+		apiserverReady: func(ctx context.Context) bool {
+			_, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+			return err == nil
+		},
+	})
+	if err != nil {
+		return fail("control socket: %v", err)
+	}
+	defer control.Close()
+	mu.Lock()
+	err = writeReady()
+	mu.Unlock()
+	if err != nil {
 		return fail("ready file: %v", err)
 	}
 	log.Printf("ready in %.1fs: KUBECONFIG=%s", info.StartupSeconds, kubeconfig)
@@ -380,7 +425,7 @@ func resetDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"ready", "kubeconfig", "pki", "etcd", "pods"} {
+	for _, name := range []string{"ready", "kubeconfig", "pki", "etcd", "pods", controlSocket} {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			return err
 		}

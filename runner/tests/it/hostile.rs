@@ -22,12 +22,69 @@ struct Run {
     stderr: String,
 }
 
-/// Run the binary with a deadline; stdin is `input` (or empty). A run that outlives the
-/// deadline is killed and fails the test: a hang is a bug.
+/// Time limits that hold on a loaded machine and still catch a hang. The work a run does is
+/// limited by its CPU time, which other processes on the machine do not inflate. A blocked read
+/// (a FIFO without a writer) uses no CPU at all, so the wall clock is limited too: to the CPU
+/// limit scaled by how loaded the machine is (the load average per core, at least 1), twice over
+/// because the load average lags behind a sudden burst.
+fn wall_limit(cpu_limit: Duration) -> Duration {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    cpu_limit.mul_f64((load / cpus).max(1.0) * 2.0)
+}
+
+/// CPU time (user + system, all threads) that `/proc/.../stat` (of a process, or
+/// `/proc/thread-self/stat`) reports, in Linux's fixed 1/100 s clock ticks (USER_HZ).
+fn cpu_time(stat: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // After the command name, which may hold spaces and parentheses: field 3 onwards;
+    // utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Waits for `child` within `cpu_limit` of CPU time and [`wall_limit`] of wall time; kills it
+/// and says which limit it broke otherwise.
+fn wait_limited(
+    child: &mut std::process::Child,
+    cpu_limit: Duration,
+) -> Result<std::process::ExitStatus, String> {
+    let started = Instant::now();
+    let stat = format!("/proc/{}/stat", child.id());
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Ok(status);
+        }
+        let used = cpu_time(&stat).unwrap_or_default();
+        let wall = wall_limit(cpu_limit);
+        let broken = if used > cpu_limit {
+            Some(format!("used more than {cpu_limit:?} of CPU time"))
+        } else if started.elapsed() > wall {
+            Some(format!(
+                "did not finish within {wall:?} with {used:?} of CPU time: blocked (a hang)"
+            ))
+        } else {
+            None
+        };
+        if let Some(broken) = broken {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(broken);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run the binary within time limits (30 s of CPU time, [`wall_limit`] of it); stdin is
+/// `input` (or empty). A run that breaks them is killed and fails the test: a hang is a bug.
 fn runner(dir: &Path, args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Run {
     let out = dir.join(".stdout");
     let err = dir.join(".stderr");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rollout-runner"));
+    let mut command = Command::new(binary());
     command
         .args(args)
         .current_dir(dir)
@@ -47,17 +104,8 @@ fn runner(dir: &Path, args: &[&str], env: &[(&str, &str)], input: Option<&str>) 
             let _ = stdin.write_all(input.as_bytes());
         }
     }
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("rollout-runner {args:?} did not finish within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_limited(&mut child, Duration::from_secs(30))
+        .unwrap_or_else(|broken| panic!("rollout-runner {args:?} {broken}"));
     let run = Run {
         code: status.code().unwrap_or(-1),
         stdout: std::fs::read_to_string(&out).unwrap(),
@@ -69,6 +117,38 @@ fn runner(dir: &Path, args: &[&str], env: &[(&str, &str)], input: Option<&str>) 
         run.stderr
     );
     run
+}
+
+/// The binary under test: `ROLLOUT_RUNNER_BIN` (a release build, `tests/bench/hostile`) or
+/// the one cargo built for the tests.
+fn binary() -> PathBuf {
+    std::env::var_os("ROLLOUT_RUNNER_BIN")
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_rollout-runner")),
+            PathBuf::from,
+        )
+}
+
+/// The limits fail a run: a blocked read by the wall clock, a busy loop by its CPU time.
+#[test]
+fn the_time_limits_catch_a_blocked_read_and_a_busy_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join("pipe");
+    mkfifo(&pipe);
+    let limit = Duration::from_millis(300);
+    let mut blocked = Command::new("cat").arg(&pipe).spawn().unwrap();
+    let broken = wait_limited(&mut blocked, limit).unwrap_err();
+    assert!(broken.contains("blocked (a hang)"), "{broken}");
+    let mut busy = Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
+    let broken = wait_limited(&mut busy, limit).unwrap_err();
+    assert!(broken.contains("of CPU time"), "{broken}");
+    assert!(!broken.contains("blocked"), "{broken}");
+    let mut quick = Command::new("true").spawn().unwrap();
+    assert!(wait_limited(&mut quick, limit).unwrap().success());
 }
 
 fn canary_dir() -> tempfile::TempDir {
@@ -426,17 +506,43 @@ fn mangle(seed: &str, rng: &mut Rng) -> String {
     out.join("\n")
 }
 
+/// Per case of the generated corpus: CPU time (see [`wall_limit`] for the wall clock).
+const CASE_CPU_LIMIT: Duration = Duration::from_secs(10);
+
 /// 1,200 mangled manifests through loading and validation, in process: no panic, prompt, and
-/// every problem a message in the user's words with a position or a file.
+/// every problem a message in the user's words with a position or a file. A case may use
+/// [`CASE_CPU_LIMIT`] of CPU time; the cases run on a thread of their own, watched, so that
+/// one that blocks or loops forever fails the test after [`wall_limit`].
 #[test]
 fn generated_corpus_of_mangled_manifests() {
+    let (started, cases) = std::sync::mpsc::channel::<usize>();
+    let worker = std::thread::spawn(move || mangled_manifests_corpus(&started));
+    loop {
+        match cases.recv_timeout(wall_limit(CASE_CPU_LIMIT)) {
+            Ok(_) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!(
+                    "a case of the corpus did not finish within {:?}: a hang",
+                    wall_limit(CASE_CPU_LIMIT)
+                )
+            }
+        }
+    }
+    if let Err(panic) = worker.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn mangled_manifests_corpus(started: &std::sync::mpsc::Sender<usize>) {
     let seeds = seeds();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let options = Options::default();
     for case in 0..1200 {
         let seed = &seeds[rng.below(seeds.len())];
         let text = mangle(seed, &mut rng);
-        let started = Instant::now();
+        started.send(case).unwrap();
+        let cpu_before = cpu_time("/proc/thread-self/stat").unwrap_or_default();
         let sources = [Source::new(format!("case-{case}.yaml"), text.clone())];
         let outcome = std::panic::catch_unwind(|| {
             let loaded = manifest::load(&sources);
@@ -444,11 +550,13 @@ fn generated_corpus_of_mangled_manifests() {
             problems.extend(validate::validate(&loaded.set, &options));
             problems
         });
-        let elapsed = started.elapsed();
+        let used = cpu_time("/proc/thread-self/stat")
+            .unwrap_or_default()
+            .saturating_sub(cpu_before);
         let problems = outcome.unwrap_or_else(|_| panic!("case {case} panicked:\n{text}"));
         assert!(
-            elapsed < Duration::from_secs(10),
-            "case {case} took {elapsed:?}:\n{}",
+            used < CASE_CPU_LIMIT,
+            "case {case} used {used:?} of CPU time:\n{}",
             &text[..text.len().min(2000)]
         );
         for problem in &problems {
@@ -776,4 +884,140 @@ fn bad_flags_exit_2() {
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
         assert!(!run.stderr.contains("tok3n"), "{args:?}: {}", run.stderr);
     }
+}
+
+/// `canary_dir`'s Rollout with `old` replaced by `new` in its text.
+fn edited_canary(old: &str, new: &str) -> tempfile::TempDir {
+    let dir = canary_dir();
+    let path = dir.path().join("in/rollout.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(old), "{old} is not in the example");
+    std::fs::write(&path, text.replacen(old, new, 1)).unwrap();
+    dir
+}
+
+/// Names Kubernetes refuses that `bad-names.yaml` does not hold: a newline, NUL, 64 KiB. Each
+/// is refused with Kubernetes' message, printed escaped, a long one cut.
+#[test]
+fn names_with_control_characters_or_64_kib_are_refused() {
+    let dir = canary_dir();
+    let long = "a".repeat(64 * 1024);
+    std::fs::write(
+        dir.path().join("in/names.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"a\\nb\"\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"a\\0b\"\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {long}\n"
+        ),
+    )
+    .unwrap();
+    let run = runner(dir.path(), &["lint", "in"], &[], None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    for expected in [
+        "names.yaml:4:3: error: metadata.name: Invalid value: \"a\\nb\": a lowercase RFC 1123 subdomain",
+        "names.yaml:9:3: error: metadata.name: Invalid value: \"a\\u{0}b\": a lowercase RFC 1123 subdomain",
+        "(65536 bytes in all)\": must be no more than 253 characters",
+    ] {
+        assert!(run.stdout.contains(expected), "{expected}: {}", run.stdout);
+    }
+    assert!(!run.stdout.contains(&long[..1000]), "the long name is cut");
+    assert!(!run.stdout.contains('\0'), "NUL is printed escaped");
+}
+
+/// Numbers as Kubernetes validates them: a negative `maxSurge` and a percentage below zero are
+/// errors; a value of the wrong type is named in the user's terms, not as a Rust type.
+#[test]
+fn max_surge_is_validated_as_kubernetes_does() {
+    for (value, expected) in [
+        ("-2", "invalid value -2: must be greater than or equal to 0"),
+        (
+            "\"-5%\"",
+            "invalid value `-5%`: must be an integer or a percentage",
+        ),
+        (
+            "[1]",
+            "invalid type: sequence, expected an integer or a percentage such as \"25%\"",
+        ),
+    ] {
+        let dir = edited_canary("maxSurge: \"25%\"", &format!("maxSurge: {value}"));
+        let run = runner(dir.path(), &["lint", "in"], &[], None);
+        assert_eq!(run.code, 1, "{value}: {}", run.stdout);
+        assert!(run.stdout.contains(expected), "{value}: {}", run.stdout);
+        assert!(
+            run.stdout
+                .contains("--> Rollout/checkout: spec.strategy.canary.maxSurge"),
+            "{}",
+            run.stdout
+        );
+        assert!(!run.stdout.contains("IntOrString"), "{}", run.stdout);
+    }
+}
+
+/// A failureLimit below -1 with a 1 ms interval: refused before anything runs (the engine once
+/// reported its own bug on it).
+#[test]
+fn a_failure_limit_below_minus_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let example = repo_dir("examples/canary-analysis-fails");
+    for name in [
+        "rollout.yaml",
+        "service.yaml",
+        "scenario.yaml",
+        "analysis.yaml",
+    ] {
+        std::fs::copy(example.join(name), input.join(name)).unwrap();
+    }
+    let analysis = std::fs::read_to_string(input.join("analysis.yaml")).unwrap();
+    assert!(analysis.contains("interval: 1m") && analysis.contains("failureLimit: 1"));
+    std::fs::write(
+        input.join("analysis.yaml"),
+        analysis
+            .replace("interval: 1m", "interval: 1ms")
+            .replace("failureLimit: 1", "failureLimit: -3"),
+    )
+    .unwrap();
+    let expected = "analysis.yaml:14:7: error: failureLimit must be >= -1";
+    let lint = runner(dir.path(), &["lint", "in"], &[], None);
+    assert_eq!(lint.code, 1, "{}", lint.stdout);
+    assert!(lint.stdout.contains(expected), "{}", lint.stdout);
+    let simulate = runner(
+        dir.path(),
+        &["simulate", "in", "--scenario", "in/scenario.yaml"],
+        &[],
+        None,
+    );
+    assert_eq!(simulate.code, 2, "{}{}", simulate.stdout, simulate.stderr);
+    assert!(simulate.stderr.contains(expected), "{}", simulate.stderr);
+    assert!(!simulate.stderr.contains("bug"), "{}", simulate.stderr);
+}
+
+/// `simulate` of a canary with 4,000 steps stays within 20 s of CPU time: about twice what a
+/// debug build used when this test was written (8.6 s), so a path several times slower fails.
+#[test]
+fn simulate_of_four_thousand_steps_is_not_quadratic() {
+    let steps: String = (0..4000)
+        .map(|i| format!("        - setWeight: {}\n", 1 + i % 99))
+        .collect();
+    let dir = canary_dir();
+    let path = dir.path().join("in/rollout.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.find("      steps:\n").expect("the example's steps");
+    std::fs::write(&path, format!("{}      steps:\n{steps}", &text[..at])).unwrap();
+    std::fs::copy(
+        repo_dir("examples/canary-basic/scenario.yaml"),
+        dir.path().join("scenario.yaml"),
+    )
+    .unwrap();
+    let mut child = Command::new(binary())
+        .args(["simulate", "in", "--scenario", "scenario.yaml"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_limited(&mut child, Duration::from_secs(20))
+        .unwrap_or_else(|broken| panic!("simulate of 4,000 steps {broken}"));
+    assert!(status.success());
 }

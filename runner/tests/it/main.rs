@@ -45,6 +45,7 @@ mod providers;
 mod records;
 mod records_e2e;
 mod render;
+mod restarts_e2e;
 mod support;
 mod traffic_e2e;
 mod workload_ref;

@@ -7,4 +7,5 @@ pub(crate) mod faultproxy;
 pub(crate) mod github_openapi;
 pub(crate) mod npm;
 pub(crate) mod oracle;
+pub(crate) mod own_cluster;
 pub(crate) mod runner;

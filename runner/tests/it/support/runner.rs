@@ -56,6 +56,11 @@ fn binary() -> PathBuf {
 /// that a killed runner is replaced quickly. Actions and status writes are logged to stderr.
 pub(crate) fn command(ns: &str, args: &[&str]) -> Command {
     let kubeconfig = cluster::kubeconfig_path().expect("the e2e kubeconfig");
+    command_for(&kubeconfig, ns, args)
+}
+
+/// [`command`] against the cluster of `kubeconfig`.
+pub(crate) fn command_for(kubeconfig: &Path, ns: &str, args: &[&str]) -> Command {
     let mut command = Command::new(binary());
     command
         .args(args)
@@ -263,6 +268,21 @@ pub(crate) struct Monitor {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Retries a failed watch every 200 ms: the monitor must be back as soon as the API server
+/// is (after a restart), or it could miss a step taken in between.
+struct Retry;
+
+impl Iterator for Retry {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::from_millis(200))
+    }
+}
+
+impl kube::runtime::utils::Backoff for Retry {
+    fn reset(&mut self) {}
+}
+
 enum Change {
     ReplicaSet(watcher::Event<ReplicaSet>),
     Service(watcher::Event<Service>),
@@ -301,24 +321,38 @@ impl Monitor {
         let sink = Arc::clone(&log);
         let config = watcher::Config::default;
         let sets = watcher(Api::<ReplicaSet>::namespaced(client.clone(), ns), config())
-            .default_backoff()
+            .backoff(Retry)
             .map(|e| e.map(Change::ReplicaSet));
         let svcs = watcher(Api::<Service>::namespaced(client.clone(), ns), config())
-            .default_backoff()
+            .backoff(Retry)
             .map(|e| e.map(Change::Service));
         let rollouts = watcher(Api::<Rollout>::namespaced(client.clone(), ns), config())
-            .default_backoff()
+            .backoff(Retry)
             .map(|e| e.map(Change::Rollout));
         let task = tokio::spawn(async move {
             let mut changes =
                 futures::stream::select_all([sets.boxed(), svcs.boxed(), rollouts.boxed()]);
-            while let Some(Ok(change)) = changes.next().await {
-                let initial = matches!(
-                    change,
-                    Change::ReplicaSet(watcher::Event::InitApply(_))
-                        | Change::Service(watcher::Event::InitApply(_))
-                        | Change::Rollout(watcher::Event::InitApply(_))
-                );
+            // Which watches have listed once: a later list (after the API server or etcd went
+            // away, or a 410) logs the objects as changes, and must not move `start`.
+            let mut listed = [false; 3];
+            while let Some(change) = changes.next().await {
+                // An error (the API server is down) is retried by the watcher's back-off.
+                let Ok(change) = change else { continue };
+                let (kind, init_done) = match &change {
+                    Change::ReplicaSet(e) => (0, matches!(e, watcher::Event::InitDone)),
+                    Change::Service(e) => (1, matches!(e, watcher::Event::InitDone)),
+                    Change::Rollout(e) => (2, matches!(e, watcher::Event::InitDone)),
+                };
+                if init_done {
+                    listed[kind] = true;
+                }
+                let initial = !listed[kind]
+                    && matches!(
+                        change,
+                        Change::ReplicaSet(watcher::Event::InitApply(_))
+                            | Change::Service(watcher::Event::InitApply(_))
+                            | Change::Rollout(watcher::Event::InitApply(_))
+                    );
                 let entry = match change {
                     Change::ReplicaSet(
                         watcher::Event::Apply(rs) | watcher::Event::InitApply(rs),

@@ -710,6 +710,12 @@ fn describe_type_error(message: &str, field: Option<&str>) -> (String, Option<St
 /// `untagged enum IntOrString`) with what the user writes.
 fn without_rust_type_names(message: &str) -> String {
     const UNTAGGED: &str = "data did not match any variant of untagged enum ";
+    // k8s-openapi's own deserializers name the type bare: `expected IntOrString`.
+    let message = message.replace(
+        "expected IntOrString",
+        "expected an integer or a percentage such as \"25%\"",
+    );
+    let message = message.as_str();
     if let Some(at) = message.find(UNTAGGED) {
         let name: String = message[at + UNTAGGED.len()..]
             .chars()
@@ -823,6 +829,12 @@ mod tests {
         assert_eq!(
             message,
             "expected an integer or a percentage such as \"25%\""
+        );
+        let (message, _) =
+            describe_type_error("invalid type: sequence, expected IntOrString", None);
+        assert_eq!(
+            message,
+            "invalid type: sequence, expected an integer or a percentage such as \"25%\""
         );
         let (message, _) = describe_type_error("invalid type: map, expected enum Phase", None);
         assert_eq!(
