@@ -320,6 +320,8 @@ async fn act_runs_the_example_workflows_with_the_action() {
         .merged_pulls
         .push((number, MERGE_SHA.into(), HEAD_SHA.into()));
 
+    let uploads = work.path().join("uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
     let act_run = |event: &str, workflow: &str, payload: &Value| {
         let file = work.path().join(format!("{event}.json"));
         std::fs::write(&file, payload.to_string()).unwrap();
@@ -332,6 +334,15 @@ async fn act_runs_the_example_workflows_with_the_action() {
             "rollout-runner/rollout-runner@v0={}",
             action.display()
         ));
+        // act would clone actions/upload-artifact from GitHub (no network here, and the real
+        // one needs GitHub's artifact service): the stand-in keeps what it was given.
+        command.arg("--local-repository").arg(format!(
+            "actions/upload-artifact@v4={}/../tests/actions/upload-artifact",
+            env!("CARGO_MANIFEST_DIR")
+        ));
+        command
+            .arg("--env")
+            .arg(format!("FAKE_DIR={}", uploads.display()));
         command
             .arg("--env")
             .arg(format!("GITHUB_API_URL={}", github.server.uri()));
@@ -425,6 +436,23 @@ async fn act_runs_the_example_workflows_with_the_action() {
         "the kubeconfig leaked into act's log"
     );
     assert_eq!(phase(&client, ns.name()).await, Some(RolloutPhase::Healthy));
+    // The release's record, JUnit and HTML report were uploaded as an artifact.
+    let uploaded: Vec<std::path::PathBuf> = std::fs::read_dir(uploads.join("artifacts"))
+        .map(|dirs| dirs.flatten().map(|d| d.path()).collect())
+        .unwrap_or_default();
+    let html = uploaded
+        .iter()
+        .map(|dir| dir.join("report.html"))
+        .find(|file| file.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no HTML report among the uploads {uploaded:?}\n{}",
+                applied.log
+            )
+        });
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("<svg"), "the report has its charts");
+    assert!(!html.contains(TOKEN), "the token leaked into the report");
     assert!(github.violations().is_empty(), "{:#?}", github.violations());
     let calls = github.take_calls();
     let checks: Vec<&Call> = calls
