@@ -106,6 +106,22 @@ fn comment_event(dir: &Path, id: u64, login: &str, body: &str) -> std::path::Pat
     path
 }
 
+/// The Rollout at `image` with its Services.
+fn release(image: &str) -> Manifests {
+    Manifests::new(&[
+        ("services.yaml", SERVICES),
+        ("rollout.yaml", &rollout(image)),
+    ])
+}
+
+/// A new namespace where `shop:1` is deployed (a first revision: no steps).
+async fn with_first_version(client: &kube::Client, prefix: &str) -> TestNamespace {
+    let ns = TestNamespace::create(client, prefix).await;
+    let first = finish(apply_wait(ns.name(), release("shop:1").path(), &[])).await;
+    assert_eq!(first.code, Some(0), "the first deploy\n{}", first.stderr);
+    ns
+}
+
 fn annotation(rollout: &Rollout) -> Option<String> {
     rollout
         .metadata
@@ -120,13 +136,7 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
     let Some(client) = cluster::client().await else {
         return;
     };
-    let ns = TestNamespace::create(&client, "approvals").await;
-    let v1 = Manifests::new(&[
-        ("services.yaml", SERVICES),
-        ("rollout.yaml", &rollout("shop:1")),
-    ]);
-    let first = finish(apply_wait(ns.name(), v1.path(), &[])).await;
-    assert_eq!(first.code, Some(0), "the first deploy\n{}", first.stderr);
+    let ns = with_first_version(&client, "approvals").await;
 
     let fake = Fake::start(Mode::Normal).await;
     {
@@ -148,10 +158,7 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
     ];
 
     // The pull request's release: pauses at `pause: {}` and waits for a person.
-    let v2 = Manifests::new(&[
-        ("services.yaml", SERVICES),
-        ("rollout.yaml", &rollout("shop:2")),
-    ]);
+    let v2 = release("shop:2");
     let mut extra = vec!["--report", "github", "--github-api-url", &api];
     extra.extend_from_slice(&fast);
     let mut release = apply_wait(ns.name(), v2.path(), &extra);
@@ -484,17 +491,8 @@ async fn e2e_a_gitlab_developer_note_promotes_the_paused_release() {
     let Some(client) = cluster::client().await else {
         return;
     };
-    let ns = TestNamespace::create(&client, "approvals-gitlab").await;
-    let v1 = Manifests::new(&[
-        ("services.yaml", SERVICES),
-        ("rollout.yaml", &rollout("shop:1")),
-    ]);
-    let first = finish(apply_wait(ns.name(), v1.path(), &[])).await;
-    assert_eq!(first.code, Some(0), "the first deploy\n{}", first.stderr);
-    let v2 = Manifests::new(&[
-        ("services.yaml", SERVICES),
-        ("rollout.yaml", &rollout("shop:2")),
-    ]);
+    let ns = with_first_version(&client, "approvals-gitlab").await;
+    let v2 = release("shop:2");
     let paused = finish(apply_wait(ns.name(), v2.path(), &["--success-on-pause"])).await;
     assert_eq!(
         paused.code,
