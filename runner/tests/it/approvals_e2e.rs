@@ -64,12 +64,33 @@ spec:
 }
 
 /// The environment of a GitHub Actions job in repository `o/r`, with the fake as the API.
-fn as_github_job(command: &mut tokio::process::Command, dir: &Path, event: &str) {
+/// Drop the CI variables of the machine running the tests, so only what a test sets is seen.
+fn without_forge_env(command: &mut std::process::Command) {
     for (name, _) in std::env::vars() {
         if name.starts_with("GITHUB_") || name.starts_with("CI_") || name.starts_with("GITLAB") {
             command.env_remove(name);
         }
     }
+}
+
+/// A `comment-command` run that carried the command out on rollout `shop`.
+fn assert_promoted(accepted: &crate::support::runner::Finished) {
+    assert_eq!(
+        accepted.code,
+        Some(0),
+        "{}\n{}",
+        accepted.stdout,
+        accepted.stderr
+    );
+    assert!(
+        accepted.stdout.contains("rollout 'shop' promoted"),
+        "{}",
+        accepted.stdout
+    );
+}
+
+fn as_github_job(command: &mut tokio::process::Command, dir: &Path, event: &str) {
+    without_forge_env(command.as_std_mut());
     command
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_REPOSITORY", "o/r")
@@ -257,18 +278,7 @@ async fn e2e_a_rollout_promote_comment_needs_write_access_and_promotes_a_paused_
         "Canary looks good.\n/rollout promote shop\n",
     );
     let accepted = finish(comment_command(&event)).await;
-    assert_eq!(
-        accepted.code,
-        Some(0),
-        "{}\n{}",
-        accepted.stdout,
-        accepted.stderr
-    );
-    assert!(
-        accepted.stdout.contains("rollout 'shop' promoted"),
-        "{}",
-        accepted.stdout
-    );
+    assert_promoted(&accepted);
     assert!(
         fake.state
             .lock()
@@ -405,12 +415,7 @@ async fn gitlab_note_commands_are_refused_without_developer_access_or_for_other_
     let run = |user_id: u64, username: &str, note: &str| {
         let path = gitlab_note_event(dir.path(), user_id, username, note);
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rollout-runner"));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("GITHUB_") || name.starts_with("CI_") || name.starts_with("GITLAB")
-            {
-                command.env_remove(name);
-            }
-        }
+        without_forge_env(&mut command);
         command
             .args(["comment-command", "--forge", "gitlab", "--event"])
             .arg(&path)
@@ -525,25 +530,10 @@ async fn e2e_a_gitlab_developer_note_promotes_the_paused_release() {
             &api,
         ],
     );
-    for (name, _) in std::env::vars() {
-        if name.starts_with("GITHUB_") || name.starts_with("CI_") || name.starts_with("GITLAB") {
-            run.env_remove(name);
-        }
-    }
+    without_forge_env(run.as_std_mut());
     run.env("GITLAB_TOKEN", crate::forge_gitlab::TOKEN);
     let accepted = finish(run).await;
-    assert_eq!(
-        accepted.code,
-        Some(0),
-        "{}\n{}",
-        accepted.stdout,
-        accepted.stderr
-    );
-    assert!(
-        accepted.stdout.contains("rollout 'shop' promoted"),
-        "{}",
-        accepted.stdout
-    );
+    assert_promoted(&accepted);
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), ns.name());
     let promoted = rollouts.get("shop").await.unwrap();
     let recorded = annotation(&promoted).expect("the approval annotation");
